@@ -1,8 +1,12 @@
 package sse
 
 import (
+	"bytes"
+	"errors"
 	"io"
+	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // Default limits of a Parser. Both can be changed with SetLimits before the
@@ -16,6 +20,17 @@ const (
 	DefaultMaxEventSize = 16 << 20
 )
 
+// pzReadSize is the size of a Parser's read buffer; it grows beyond this
+// only to hold a line longer than it, up to the line limit.
+const pzReadSize = 64 << 10
+
+// pzMaxEmptyReads is how many reads in a row may return no bytes and no
+// error before Next gives up with io.ErrNoProgress, as bufio does.
+const pzMaxEmptyReads = 100
+
+// errPzBadRead is returned when the reader reports an impossible count.
+var errPzBadRead = errors.New("sse: reader returned an invalid count")
+
 // Event is one dispatched server-sent event.
 type Event struct {
 	Type string // the event: field; "message" when the stream named none
@@ -23,27 +38,464 @@ type Event struct {
 	ID   string // the last event ID in force when this event was dispatched
 }
 
-// Parser reads events from an event stream. STUB: replaced by the real
-// implementation.
+// Parser reads events from an event stream as the WHATWG HTML standard
+// ("interpreting an event stream") defines it: UTF-8 with invalid bytes
+// replaced by U+FFFD, one leading byte order mark skipped, lines ended by
+// CRLF, LF or CR, and an event dispatched at each blank line. Most callers
+// want a Client, which runs a Parser on every connection; use a Parser
+// directly to read a stream from elsewhere.
+//
+// A Parser reads lazily through its own buffer and never holds more than
+// its limits: a line longer than the line limit, or an event whose data,
+// type and id together exceed the event limit, stops it with a *ParseError
+// wrapping ErrEventTooLarge after it has read at most the limit plus one
+// read buffer. Errors are sticky: once Next has returned an error, it
+// returns the same error forever.
+//
+// A Parser is not safe for concurrent use: call its methods from one
+// goroutine, or synchronise.
 type Parser struct {
-	r io.Reader
+	r       io.Reader
+	buf     []byte // read buffer; buf[start:end] is not consumed yet
+	start   int
+	end     int
+	lf      int   // index in buf of the next '\n' at or after start, or -1 when not known
+	lfFrom  int   // buf[start:lfFrom] holds no '\n' (valid when lf < start)
+	crFrom  int   // buf[start:crFrom] holds no '\r'
+	read    int64 // bytes read from r so far
+	rerr    error // error from r, reported once the buffer holds no complete line
+	err     error // sticky error returned by Next
+	skipLF  bool  // the last line ended with a CR at the end of the buffered bytes
+	bomDone bool
+	started bool
+
+	maxLine  int
+	maxEvent int
+
+	data    []byte // data buffer: each data value followed by '\n'
+	typ     []byte // event type buffer
+	id      []byte // last event ID buffer (persists across events)
+	dec     []byte // scratch for decoding lines that are not valid UTF-8
+	lastID  string // last event ID string, set at dispatch
+	lastTyp string // the last custom event type dispatched, reused when equal
+
+	retry   time.Duration
+	retryOK bool
+
+	onComment func(string)
 }
 
-// NewParser returns a Parser reading from r.
-func NewParser(r io.Reader) *Parser { return &Parser{r: r} }
+// NewParser returns a Parser reading from r with the default limits
+// (DefaultMaxLineSize, DefaultMaxEventSize). It does not read from r until
+// the first call to Next.
+func NewParser(r io.Reader) *Parser {
+	return &Parser{r: r, lf: -1, maxLine: DefaultMaxLineSize, maxEvent: DefaultMaxEventSize}
+}
 
-// SetLimits sets the maximum line and event sizes; a value <= 0 keeps the
-// default. It panics when called after the first Next.
-func (p *Parser) SetLimits(maxLine, maxEvent int) {}
+// SetLimits sets the longest line, in bytes without its line end, and the
+// most one event may buffer: its data with the joining line feeds, its type
+// and its id, in bytes after UTF-8 decoding. A value <= 0 keeps the default
+// (DefaultMaxLineSize, DefaultMaxEventSize). It panics when called after
+// the first Next.
+func (p *Parser) SetLimits(maxLine, maxEvent int) {
+	if p.started {
+		panic("sse: Parser.SetLimits called after Next")
+	}
+	p.maxLine, p.maxEvent = DefaultMaxLineSize, DefaultMaxEventSize
+	if maxLine > 0 {
+		p.maxLine = maxLine
+	}
+	if maxEvent > 0 {
+		p.maxEvent = maxEvent
+	}
+}
 
-// OnComment makes the Parser call fn with the text of every comment line.
-func (p *Parser) OnComment(fn func(comment string)) {}
+// OnComment makes the Parser call fn, from inside Next, with the text of
+// every comment line (a line starting with ':'): the rest of the line with
+// one leading space removed. Servers send comments as heartbeats. A nil fn
+// (the default) turns the calls off; comments then cost nothing. It may be
+// called at any time.
+func (p *Parser) OnComment(fn func(comment string)) { p.onComment = fn }
 
-// Next returns the next event.
-func (p *Parser) Next() (Event, error) { return Event{}, io.EOF }
+// LastEventID returns the last event ID string: the id in force at the last
+// blank line, also when that block dispatched no event (an id-only block).
+// It is "" until the stream sets one, and after an empty id: field resets
+// it. An id: in an event that the stream never completed is not reported.
+func (p *Parser) LastEventID() string { return p.lastID }
 
-// LastEventID returns the last event ID.
-func (p *Parser) LastEventID() string { return "" }
+// Retry returns the reconnection time of the latest valid retry: field (a
+// value of ASCII digits only, in milliseconds; huge values are clamped to
+// the largest time.Duration), and false when the stream has sent none. A
+// retry: field takes effect as soon as its line is read, also inside an
+// event that is never completed.
+func (p *Parser) Retry() (time.Duration, bool) { return p.retry, p.retryOK }
 
-// Retry returns the latest retry: value.
-func (p *Parser) Retry() (time.Duration, bool) { return 0, false }
+// Next returns the next event. It reads from the underlying reader only
+// when the bytes it holds contain no complete event, and returns as soon as
+// one is complete. At the end of the stream it returns io.EOF; an event
+// without its terminating blank line is dropped. A read error other than
+// io.EOF is returned as it is. A line or event over the limits returns a
+// *ParseError wrapping ErrEventTooLarge. All errors are sticky.
+func (p *Parser) Next() (Event, error) {
+	if p.err != nil {
+		return Event{}, p.err
+	}
+	if !p.started {
+		p.started = true
+		p.buf = make([]byte, pzReadSize)
+	}
+	for {
+		line, err := p.nextLine()
+		if err != nil {
+			p.err = err
+			return Event{}, err
+		}
+		if len(line) == 0 {
+			if ev, ok := p.dispatch(); ok {
+				return ev, nil
+			}
+			continue
+		}
+		if !utf8.Valid(line) {
+			p.dec = pzDecode(p.dec[:0], line)
+			line = p.dec
+		}
+		if err := p.processLine(line); err != nil {
+			p.err = err
+			return Event{}, err
+		}
+	}
+}
+
+// processLine handles one non-empty line.
+func (p *Parser) processLine(line []byte) error {
+	colon := bytes.IndexByte(line, ':')
+	if colon == 0 {
+		if p.onComment != nil {
+			p.onComment(string(pzValue(line[1:])))
+		}
+		return nil
+	}
+	var field, value []byte
+	if colon < 0 {
+		field = line
+	} else {
+		field, value = line[:colon], pzValue(line[colon+1:])
+	}
+	switch string(field) {
+	case "data":
+		if len(p.data)+len(value)+1+len(p.typ)+len(p.id) > p.maxEvent {
+			return p.tooLarge("event", p.maxEvent)
+		}
+		p.data = pzAppend(p.data, value, p.maxEvent)
+	case "event":
+		if len(p.data)+len(value)+len(p.id) > p.maxEvent {
+			return p.tooLarge("event", p.maxEvent)
+		}
+		p.typ = append(p.typ[:0], value...)
+	case "id":
+		if bytes.IndexByte(value, 0) >= 0 {
+			return nil
+		}
+		if len(p.data)+len(p.typ)+len(value) > p.maxEvent {
+			return p.tooLarge("event", p.maxEvent)
+		}
+		p.id = append(p.id[:0], value...)
+	case "retry":
+		if d, ok := pzParseRetry(value); ok {
+			p.retry, p.retryOK = d, true
+		}
+	}
+	return nil
+}
+
+// pzAppend appends value and a line feed to data, growing data's capacity
+// no further than limit (the caller checked that the result fits).
+func pzAppend(data, value []byte, limit int) []byte {
+	n := len(data) + len(value) + 1
+	if n > cap(data) {
+		c := min(max(2*cap(data), n, 512), limit)
+		nd := make([]byte, len(data), c)
+		copy(nd, data)
+		data = nd
+	}
+	data = append(data, value...)
+	return append(data, '\n')
+}
+
+// pzValue removes one leading space from a field value.
+func pzValue(b []byte) []byte {
+	if len(b) > 0 && b[0] == ' ' {
+		return b[1:]
+	}
+	return b
+}
+
+// pzParseRetry interprets a retry: value: ASCII digits only, at least one,
+// in milliseconds, clamped to the largest time.Duration.
+func pzParseRetry(b []byte) (time.Duration, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	const maxMS = math.MaxInt64 / int64(time.Millisecond)
+	var ms int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if ms <= maxMS {
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	if ms > maxMS {
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+// dispatch handles a blank line: it commits the last event ID and returns
+// the event, if the data buffer holds any.
+func (p *Parser) dispatch() (Event, bool) {
+	if string(p.id) != p.lastID {
+		p.lastID = string(p.id)
+	}
+	if len(p.data) == 0 {
+		p.typ = p.typ[:0]
+		return Event{}, false
+	}
+	ev := Event{Type: "message", Data: string(p.data[:len(p.data)-1]), ID: p.lastID}
+	if len(p.typ) > 0 && string(p.typ) != "message" {
+		if string(p.typ) != p.lastTyp {
+			p.lastTyp = string(p.typ)
+		}
+		ev.Type = p.lastTyp
+	}
+	p.typ = p.typ[:0]
+	if cap(p.data) > pzReadSize {
+		p.data = nil // do not keep a huge event's buffer for the small ones after it
+	} else {
+		p.data = p.data[:0]
+	}
+	return ev, true
+}
+
+// tooLarge builds the error for an exceeded limit.
+func (p *Parser) tooLarge(what string, limit int) error {
+	return &ParseError{Offset: p.read, Limit: limit, What: what, Err: ErrEventTooLarge}
+}
+
+// nextLine returns the next line, without its line end. The slice is valid
+// until the next call. At the end of the stream, or on a read error, the
+// bytes of an unterminated line are dropped and the error is returned.
+func (p *Parser) nextLine() ([]byte, error) {
+	for {
+		if p.skipLF && p.start < p.end {
+			p.skipLF = false
+			if p.buf[p.start] == '\n' {
+				p.start++
+			}
+		}
+		if !p.bomDone {
+			if ok, err := p.skipBOM(); !ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		// Find the next '\n', remembering it across calls so that a
+		// buffer of CR-only lines is not rescanned for each line.
+		if p.lf < p.start {
+			from := max(p.start, p.lfFrom)
+			if k := bytes.IndexByte(p.buf[from:p.end], '\n'); k >= 0 {
+				p.lf = from + k
+			} else {
+				p.lf, p.lfFrom = -1, p.end
+			}
+		}
+		lim := p.end
+		if p.lf >= 0 {
+			lim = p.lf
+		}
+		from := max(p.start, p.crFrom)
+		if k := bytes.IndexByte(p.buf[from:lim], '\r'); k >= 0 {
+			cr := from + k
+			line := p.buf[p.start:cr]
+			p.start = cr + 1
+			if p.start == p.lf {
+				p.start++
+			} else if p.start == p.end {
+				p.skipLF = true
+			}
+			return p.checkLine(line)
+		}
+		if p.lf >= 0 {
+			line := p.buf[p.start:p.lf]
+			p.start = p.lf + 1
+			return p.checkLine(line)
+		}
+		p.crFrom = p.end
+		if err := p.checkPartial(); err != nil {
+			return nil, err
+		}
+		if p.rerr != nil {
+			return nil, p.rerr
+		}
+		p.fill()
+	}
+}
+
+// checkLine applies the line limit to a complete line.
+func (p *Parser) checkLine(line []byte) ([]byte, error) {
+	if len(line) > p.maxLine {
+		return nil, p.tooLarge("line", p.maxLine)
+	}
+	return line, nil
+}
+
+// checkPartial applies the limits to the unterminated line buffered so far,
+// so that an oversized line or value is refused before it is read whole.
+func (p *Parser) checkPartial() error {
+	part := p.buf[p.start:p.end]
+	if len(part) > p.maxLine {
+		return p.tooLarge("line", p.maxLine)
+	}
+	// The decoded value is at least as long as its raw bytes minus the
+	// field name, colon and space: U+FFFD is never shorter than the
+	// bytes it replaces.
+	var n int
+	switch {
+	case bytes.HasPrefix(part, []byte("data:")):
+		n = len(p.data) + len(part) - len("data: ") + 1 + len(p.typ) + len(p.id)
+	case bytes.HasPrefix(part, []byte("event:")):
+		n = len(p.data) + len(part) - len("event: ") + len(p.id)
+	case bytes.HasPrefix(part, []byte("id:")):
+		n = len(p.data) + len(p.typ) + len(part) - len("id: ")
+	}
+	if n > p.maxEvent {
+		return p.tooLarge("event", p.maxEvent)
+	}
+	return nil
+}
+
+// skipBOM drops one leading U+FEFF. It reports false when it needs more
+// bytes to decide, with the read error if no more can come.
+func (p *Parser) skipBOM() (bool, error) {
+	const bom = "\xEF\xBB\xBF"
+	b := p.buf[p.start:p.end]
+	if len(b) >= len(bom) {
+		if string(b[:len(bom)]) == bom {
+			p.start += len(bom)
+		}
+		p.bomDone = true
+		return true, nil
+	}
+	if string(b) != bom[:len(b)] {
+		p.bomDone = true
+		return true, nil
+	}
+	if p.rerr != nil {
+		return false, p.rerr
+	}
+	p.fill()
+	return false, nil
+}
+
+// fill reads once from r into the free end of the buffer, first moving the
+// unconsumed bytes to the front or growing the buffer (never beyond what
+// the line limit needs) when there is no room.
+func (p *Parser) fill() {
+	if p.start == p.end {
+		p.start, p.end, p.lf, p.lfFrom, p.crFrom = 0, 0, -1, 0, 0
+	}
+	if p.end == len(p.buf) {
+		if p.start > 0 {
+			n := p.start
+			copy(p.buf, p.buf[n:p.end])
+			p.start, p.end = 0, p.end-n
+			if p.lf >= 0 {
+				p.lf -= n
+			}
+			p.lfFrom, p.crFrom = max(0, p.lfFrom-n), max(0, p.crFrom-n)
+		} else {
+			// The buffered line is at most maxLine bytes (checkPartial),
+			// so a buffer of maxLine+1 bytes always has room.
+			size := min(2*len(p.buf), max(pzReadSize, p.maxLine+1))
+			nb := make([]byte, size)
+			copy(nb, p.buf[:p.end])
+			p.buf = nb
+		}
+	}
+	for i := 0; i < pzMaxEmptyReads; i++ {
+		// Read at most one read buffer at a time, so that a limit is
+		// overshot by at most that much however large the buffer grew.
+		n, err := p.r.Read(p.buf[p.end:min(len(p.buf), p.end+pzReadSize)])
+		if n < 0 || n > min(len(p.buf)-p.end, pzReadSize) {
+			p.rerr = errPzBadRead
+			return
+		}
+		p.end += n
+		p.read += int64(n)
+		if err != nil {
+			p.rerr = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	p.rerr = io.ErrNoProgress
+}
+
+// pzDecode appends to dst the UTF-8 decoding of b as the WHATWG Encoding
+// standard defines it: each maximal subpart of an invalid sequence becomes
+// one U+FFFD.
+func pzDecode(dst, b []byte) []byte {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		var need int
+		lo, hi := byte(0x80), byte(0xBF)
+		switch {
+		case c >= 0xC2 && c <= 0xDF:
+			need = 1
+		case c >= 0xE0 && c <= 0xEF:
+			need = 2
+			if c == 0xE0 {
+				lo = 0xA0
+			} else if c == 0xED {
+				hi = 0x9F
+			}
+		case c >= 0xF0 && c <= 0xF4:
+			need = 3
+			if c == 0xF0 {
+				lo = 0x90
+			} else if c == 0xF4 {
+				hi = 0x8F
+			}
+		default:
+			dst = append(dst, "\uFFFD"...)
+			i++
+			continue
+		}
+		j := i + 1
+		for seen := 0; seen < need; seen++ {
+			if j >= len(b) || b[j] < lo || b[j] > hi {
+				break
+			}
+			lo, hi = 0x80, 0xBF
+			j++
+		}
+		if j-i == need+1 {
+			dst = append(dst, b[i:j]...)
+		} else {
+			dst = append(dst, "\uFFFD"...)
+		}
+		i = j
+	}
+	return dst
+}
