@@ -194,8 +194,8 @@ func All(div int) []*Workload {
 	div = max(div, 1)
 	return []*Workload{
 		small(100_000/div, false),
-		kib(20_000/div),
-		multiLine(20_000/div),
+		kib(20_000 / div),
+		multiLine(20_000 / div),
 		large(max(50/div, 2)),
 		small(100_000/div, true),
 	}
