@@ -76,11 +76,7 @@ func (e *AuthError) Error() string {
 	if e.Err == nil {
 		return "sse: auth " + e.Op + " failed"
 	}
-	msg := e.Err.Error()
-	if strings.HasPrefix(msg, "sse: ") {
-		msg = msg[len("sse: "):]
-	}
-	return "sse: auth " + e.Op + ": " + msg
+	return "sse: auth " + e.Op + ": " + strings.TrimPrefix(e.Err.Error(), "sse: ")
 }
 
 // Unwrap returns e.Err.

@@ -1,0 +1,547 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rtFunc is a RoundTripper made of a function: the fake network of the
+// synctest tests, where time is virtual and exact.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ctScript serves scripted responses and records when each attempt came.
+type ctScript struct {
+	mu       sync.Mutex
+	times    []time.Time
+	reqs     []*http.Request
+	response func(n int, req *http.Request) *http.Response
+}
+
+func (s *ctScript) client() *http.Client {
+	return &http.Client{Transport: rtFunc(func(req *http.Request) (*http.Response, error) {
+		s.mu.Lock()
+		s.times = append(s.times, time.Now())
+		s.reqs = append(s.reqs, req)
+		n := len(s.times)
+		s.mu.Unlock()
+		resp := s.response(n, req)
+		resp.Request = req
+		return resp, nil
+	})}
+}
+
+func (s *ctScript) gaps() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []time.Duration
+	for i := 1; i < len(s.times); i++ {
+		out = append(out, s.times[i].Sub(s.times[i-1]))
+	}
+	return out
+}
+
+func (s *ctScript) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.times)
+}
+
+func ctStream(body string) *http.Response {
+	return &http.Response{
+		StatusCode: 200,
+		Header:     http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+	}
+}
+
+func ctStatus(code int, header ...string) *http.Response {
+	h := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
+	}
+	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader("nope"))}
+}
+
+// ctDrain reads events until the channel closes.
+func ctDrain(s *Stream) []Event {
+	var out []Event
+	for ev := range s.Events() {
+		out = append(out, ev)
+	}
+	return out
+}
+
+func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			switch n {
+			case 1:
+				return ctStream("retry: 5000\ndata: a\n\n")
+			case 2, 3:
+				return ctStream("data: b\n\n") // no retry: field; 5 s persists
+			default:
+				return ctStatus(204)
+			}
+		}}
+		c := &Client{HTTPClient: sc.client(), HealthyAfter: time.Hour}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		require.NoError(t, s.Err())
+		assert.Len(t, evs, 3)
+		gaps := sc.gaps()
+		require.Len(t, gaps, 3)
+		// Never earlier than retry:, jitter only adds (≤ 50%), and the
+		// delay grows while connections stay unhealthy.
+		assert.GreaterOrEqual(t, gaps[0], 5*time.Second)
+		assert.LessOrEqual(t, gaps[0], 7500*time.Millisecond)
+		assert.GreaterOrEqual(t, gaps[1], 10*time.Second)
+		assert.LessOrEqual(t, gaps[1], 15*time.Second)
+		assert.GreaterOrEqual(t, gaps[2], 20*time.Second)
+	})
+}
+
+func TestHealthyConnectionResetsGrowth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{}
+		sc.response = func(n int, req *http.Request) *http.Response {
+			switch {
+			case n <= 3:
+				return ctStatus(503)
+			case n == 4:
+				// Healthy: stays open 20 s, then ends.
+				pr, pw := io.Pipe()
+				go func() {
+					io.WriteString(pw, "data: up\n\n")
+					select {
+					case <-time.After(20 * time.Second):
+					case <-req.Context().Done():
+					}
+					pw.Close()
+				}()
+				resp := ctStream("")
+				resp.Body = pr
+				return resp
+			case n == 5:
+				return ctStatus(204)
+			}
+			return ctStatus(500)
+		}
+		c := &Client{HTTPClient: sc.client(), RetryDelay: time.Second, HealthyAfter: 10 * time.Second, IdleTimeout: -1}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
+		require.NoError(t, err)
+		ctDrain(s)
+		gaps := sc.gaps()
+		require.Len(t, gaps, 4)
+		assert.GreaterOrEqual(t, gaps[0], time.Second)
+		assert.GreaterOrEqual(t, gaps[1], 2*time.Second)
+		assert.GreaterOrEqual(t, gaps[2], 4*time.Second)
+		// After 20 s of health the growth restarts at the base.
+		after := gaps[3] - 20*time.Second
+		assert.GreaterOrEqual(t, after, time.Second)
+		assert.LessOrEqual(t, after, 1500*time.Millisecond)
+	})
+}
+
+func TestHotLoopFloor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// retry: 0 and a server that accepts and closes at once.
+		sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStream("retry: 0\n\n") }}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		c := &Client{HTTPClient: sc.client()}
+		s, err := c.Connect(ctx, "http://127.0.0.1/events")
+		require.NoError(t, err)
+		ctDrain(s)
+		assert.ErrorIs(t, s.Err(), context.DeadlineExceeded)
+		n := sc.count()
+		t.Logf("connections in 10 s with retry: 0: %d", n)
+		assert.LessOrEqual(t, n, 20)
+		assert.GreaterOrEqual(t, n, 3)
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		want        time.Duration
+	}{
+		{"seconds", "7", 7 * time.Second},
+		{"http-date", time.Date(2000, 1, 1, 0, 0, 12, 0, time.UTC).Format(http.TimeFormat), 12 * time.Second},
+		{"clamped to the cap", "86400", 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+					if n == 1 {
+						return ctStatus(503, "Retry-After", tc.value)
+					}
+					return ctStatus(204)
+				}}
+				c := &Client{HTTPClient: sc.client()}
+				s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
+				require.NoError(t, err)
+				ctDrain(s)
+				gaps := sc.gaps()
+				require.Len(t, gaps, 1)
+				assert.GreaterOrEqual(t, gaps[0], tc.want)
+				assert.Less(t, gaps[0], tc.want+time.Second)
+			})
+		})
+	}
+	t.Run("429 is retried", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+				if n == 1 {
+					return ctStatus(429, "Retry-After", "3")
+				}
+				return ctStatus(204)
+			}}
+			s, err := (&Client{HTTPClient: sc.client()}).Connect(t.Context(), "http://127.0.0.1/")
+			require.NoError(t, err)
+			ctDrain(s)
+			require.Equal(t, 2, sc.count())
+			assert.GreaterOrEqual(t, sc.gaps()[0], 3*time.Second)
+		})
+	})
+}
+
+func TestNoContentStopsForGood(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			if n == 1 {
+				return ctStream("data: one\n\n")
+			}
+			return ctStatus(204)
+		}}
+		s, err := (&Client{HTTPClient: sc.client()}).Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		assert.Equal(t, []Event{{Type: "message", Data: "one"}}, evs)
+		assert.NoError(t, s.Err())
+		time.Sleep(5 * time.Second) // virtual: proves no attempt follows
+		assert.Equal(t, 2, sc.count())
+	})
+}
+
+func TestGiveUpPolicies(t *testing.T) {
+	t.Run("MaxRetries", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(502) }}
+			_, err := (&Client{HTTPClient: sc.client(), MaxRetries: 4}).Connect(t.Context(), "http://127.0.0.1/")
+			require.Error(t, err)
+			var st *StatusError
+			require.ErrorAs(t, err, &st)
+			assert.Equal(t, 502, st.Code)
+			assert.Equal(t, 4, sc.count())
+			assert.Contains(t, err.Error(), "gave up after 4")
+		})
+	})
+	t.Run("MaxElapsed", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(500) }}
+			start := time.Now()
+			_, err := (&Client{HTTPClient: sc.client(), MaxElapsed: time.Minute}).Connect(t.Context(), "http://127.0.0.1/")
+			require.Error(t, err)
+			assert.LessOrEqual(t, time.Since(start), time.Minute)
+			assert.Greater(t, sc.count(), 3)
+		})
+	})
+	t.Run("factory", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(500) }}
+			calls := 0
+			c := &Client{HTTPClient: sc.client(), Backoff: func() backoff.BackOff {
+				calls++
+				return backoff.WithMaxRetries(backoff.NewConstantBackOff(2*time.Second), 2)
+			}}
+			_, err := c.Connect(t.Context(), "http://127.0.0.1/")
+			require.Error(t, err)
+			assert.Equal(t, 1, calls)
+			assert.Equal(t, 3, sc.count())
+			for _, g := range sc.gaps() {
+				assert.Equal(t, 2*time.Second, g)
+			}
+		})
+	})
+	t.Run("default never gives up", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(503) }}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Hour)
+			defer cancel()
+			_, err := (&Client{HTTPClient: sc.client()}).Connect(ctx, "http://127.0.0.1/")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			// 2 h at a 30 s cap (plus jitter) is well over 100 attempts.
+			assert.Greater(t, sc.count(), 150)
+			for _, g := range sc.gaps() {
+				assert.LessOrEqual(t, g, 45*time.Second)
+			}
+		})
+	})
+}
+
+func TestUnauthorizedRefreshesOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		auth := &ctAuth{}
+		sc := &ctScript{response: func(n int, req *http.Request) *http.Response {
+			if req.Header.Get("Authorization") == "Bearer t2" {
+				if n == 2 {
+					return ctStream("data: in\n\n")
+				}
+			}
+			return ctStatus(401)
+		}}
+		c := &Client{HTTPClient: sc.client(), Auth: auth}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		assert.Len(t, evs, 1)
+		// The stream dropped; the reconnect got 401 (t2 now refused),
+		// a refresh to t3, then 401 again: permanent.
+		var ae *AuthError
+		require.ErrorAs(t, s.Err(), &ae)
+		var pe *PermanentError
+		require.ErrorAs(t, s.Err(), &pe)
+		var st *StatusError
+		require.ErrorAs(t, s.Err(), &st)
+		assert.Equal(t, 401, st.Code)
+		assert.Equal(t, 4, sc.count())
+		gaps := sc.gaps()
+		assert.Equal(t, time.Duration(0), gaps[0], "the retry after a 401 is immediate")
+		assert.Equal(t, time.Duration(0), gaps[2], "the retry after a 401 is immediate")
+		assert.Equal(t, 2, auth.refreshes())
+	})
+}
+
+// ctAuth is a bearer source whose token changes on each Refresh.
+type ctAuth struct {
+	mu      sync.Mutex
+	n       int
+	refresh int
+	block   bool
+}
+
+func (a *ctAuth) Authorize(ctx context.Context, req *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == 0 {
+		a.n = 1
+	}
+	req.Header.Set("Authorization", "Bearer t"+string(rune('0'+a.n)))
+	return nil
+}
+
+func (a *ctAuth) Refresh(ctx context.Context, _ *http.Response) error {
+	a.mu.Lock()
+	a.refresh++
+	a.n++
+	block := a.block
+	a.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (a *ctAuth) refreshes() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refresh
+}
+
+func TestAuthErrorsRetriedUnlessPermanent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(204) }}
+		calls := 0
+		auth := ctAuthFunc(func() error {
+			calls++
+			if calls < 3 {
+				return errors.New("token endpoint unavailable")
+			}
+			return &PermanentError{Err: errors.New("sse: client revoked")}
+		})
+		_, err := (&Client{HTTPClient: sc.client(), Auth: auth}).Connect(t.Context(), "http://127.0.0.1/")
+		var ae *AuthError
+		require.ErrorAs(t, err, &ae)
+		assert.True(t, isPermanent(err))
+		assert.Equal(t, 3, calls)
+		assert.Equal(t, 0, sc.count(), "no request without credentials")
+	})
+}
+
+type ctAuthFunc func() error
+
+func (f ctAuthFunc) Authorize(context.Context, *http.Request) error { return f() }
+func (f ctAuthFunc) Refresh(context.Context, *http.Response) error  { return nil }
+
+func TestIdleTimeoutReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{}
+		sc.response = func(n int, req *http.Request) *http.Response {
+			if n > 2 {
+				return ctStatus(204)
+			}
+			pr, pw := io.Pipe()
+			go func() {
+				// A comment every 20 s keeps the first connection alive
+				// past the 30 s idle timeout; then silence.
+				io.WriteString(pw, "id: "+string(rune('0'+n))+"\ndata: x\n\n")
+				for i := 0; i < 3 && n == 1; i++ {
+					select {
+					case <-time.After(20 * time.Second):
+						io.WriteString(pw, ": ping\n")
+					case <-req.Context().Done():
+					}
+				}
+				<-req.Context().Done()
+				pw.CloseWithError(req.Context().Err())
+			}()
+			resp := ctStream("")
+			resp.Body = pr
+			return resp
+		}
+		var comments []string
+		c := &Client{HTTPClient: sc.client(), IdleTimeout: 30 * time.Second, OnComment: func(s string) { comments = append(comments, s) }}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		assert.Len(t, evs, 2)
+		assert.Equal(t, []string{"ping", "ping", "ping"}, comments)
+		gaps := sc.gaps()
+		require.Len(t, gaps, 2)
+		// 60 s of pings, then 30 s of silence, then the delay.
+		assert.GreaterOrEqual(t, gaps[0], 90*time.Second)
+		assert.Less(t, gaps[0], 92*time.Second)
+		assert.Equal(t, "1", sc.reqs[1].Header.Get("Last-Event-ID"))
+	})
+}
+
+func TestSlowConsumerDoesNotTripIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var body strings.Builder
+		for i := 0; i < 100; i++ {
+			body.WriteString("data: e\n\n")
+		}
+		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			if n == 1 {
+				return ctStream(body.String())
+			}
+			return ctStatus(204)
+		}}
+		c := &Client{HTTPClient: sc.client(), IdleTimeout: time.Second}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		time.Sleep(time.Minute) // the consumer is away; the reader waits
+		assert.Equal(t, 1, sc.count())
+		assert.Len(t, ctDrain(s), 100)
+	})
+}
+
+func TestMaxConnAgeReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{}
+		sc.response = func(n int, req *http.Request) *http.Response {
+			if n > 3 {
+				return ctStatus(204)
+			}
+			pr, pw := io.Pipe()
+			go func() {
+				io.WriteString(pw, "id: "+string(rune('a'+n))+"\n\n")
+				<-req.Context().Done()
+				pw.CloseWithError(req.Context().Err())
+			}()
+			resp := ctStream("")
+			resp.Body = pr
+			return resp
+		}
+		c := &Client{HTTPClient: sc.client(), MaxConnAge: time.Minute, IdleTimeout: -1}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		ctDrain(s)
+		assert.Equal(t, []time.Duration{time.Minute, time.Minute, time.Minute}, sc.gaps())
+		assert.Equal(t, "c", sc.reqs[2].Header.Get("Last-Event-ID"))
+	})
+}
+
+func TestAuthExpiredEventRefreshesAndResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		auth := &ctAuth{}
+		sc := &ctScript{response: func(n int, req *http.Request) *http.Response {
+			switch n {
+			case 1:
+				return ctStream("id: 7\ndata: a\n\nevent: auth_expired\ndata: bye\n\n")
+			case 2:
+				return ctStream("id: 8\ndata: b\n\n")
+			}
+			return ctStatus(204)
+		}}
+		s, err := (&Client{HTTPClient: sc.client(), Auth: auth}).Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		assert.Equal(t, []Event{{"message", "a", "7"}, {"message", "b", "8"}}, evs)
+		assert.Equal(t, time.Duration(0), sc.gaps()[0])
+		assert.Equal(t, "7", sc.reqs[1].Header.Get("Last-Event-ID"))
+		assert.Equal(t, "Bearer t2", sc.reqs[1].Header.Get("Authorization"))
+	})
+}
+
+func TestReconnectAndOnAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{}
+		sc.response = func(n int, req *http.Request) *http.Response {
+			if n == 2 {
+				return ctStatus(503)
+			}
+			if n > 3 {
+				return ctStatus(204)
+			}
+			pr, pw := io.Pipe()
+			go func() {
+				io.WriteString(pw, "data: x\n\n")
+				<-req.Context().Done()
+				pw.CloseWithError(req.Context().Err())
+			}()
+			resp := ctStream("")
+			resp.Body = pr
+			return resp
+		}
+		var mu sync.Mutex
+		var attempts []Attempt
+		c := &Client{HTTPClient: sc.client(), IdleTimeout: -1, RetryDelay: time.Hour, MaxRetryDelay: time.Hour,
+			OnAttempt: func(a Attempt) { mu.Lock(); attempts = append(attempts, a); mu.Unlock() }}
+		s, err := c.Connect(t.Context(), "http://127.0.0.1/?token=secret")
+		require.NoError(t, err)
+		<-s.Events()
+		s.Reconnect() // closes the open connection; attempt 2 gets 503
+		synctest.Wait()
+		s.Reconnect() // cuts the hour-long backoff short
+		<-s.Events()
+		s.Reconnect()
+		ctDrain(s)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, attempts, 4)
+		assert.NoError(t, attempts[0].Err)
+		assert.Equal(t, "http://127.0.0.1/?token=REDACTED", attempts[0].URL)
+		var st *StatusError
+		require.ErrorAs(t, attempts[1].Err, &st)
+		assert.GreaterOrEqual(t, attempts[1].Delay, time.Hour)
+		assert.NoError(t, attempts[2].Err)
+		assert.True(t, attempts[3].Final)
+		assert.Less(t, sc.gaps()[1], time.Second)
+	})
+}
