@@ -285,19 +285,33 @@ func TestInvalidInputFailsBeforeIO(t *testing.T) {
 	assert.EqualValues(t, 0, hits.Load())
 }
 
-// ctBlocked is a server whose handler can stall in each phase.
-func ctBlocked(t *testing.T, phase string) *httptest.Server {
-	release := make(chan struct{})
+// ctBlocked is a server whose first response opens a stream with one
+// event and ends; every later attempt stalls in the given phase, and
+// reached is signalled when it gets there.
+func ctBlocked(t *testing.T, phase string, reached chan<- struct{}) *httptest.Server {
+	var hits atomic.Int32
+	signal := func() {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := hits.Add(1) == 1
+		if first && phase != "idle" && phase != "full" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			return
+		}
 		switch phase {
 		case "headers":
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
+			signal()
+			<-r.Context().Done()
 			return
 		case "retry":
+			w.Header().Set("Retry-After", "3600")
 			w.WriteHeader(503)
+			signal()
 			return
 		case "refresh":
 			w.WriteHeader(401)
@@ -311,73 +325,103 @@ func ctBlocked(t *testing.T, phase string) *httptest.Server {
 					return
 				}
 			}
+		} else {
+			io.WriteString(w, "data: first\n\n")
 		}
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	}))
-	t.Cleanup(func() { close(release); srv.Close() })
+	t.Cleanup(srv.Close)
 	return srv
 }
 
+// ctSignalAuth signals when Refresh is entered, then blocks there until
+// its context ends.
+type ctSignalAuth struct{ reached chan<- struct{} }
+
+func (a ctSignalAuth) Authorize(_ context.Context, req *http.Request) error {
+	req.Header.Set("Authorization", "Bearer x")
+	return nil
+}
+
+func (a ctSignalAuth) Refresh(ctx context.Context, _ *http.Response) error {
+	a.reached <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 func TestCloseAndCancelFromEveryState(t *testing.T) {
-	for _, phase := range []string{"headers", "idle", "retry", "refresh", "full"} {
+	for _, phase := range []string{"dial", "headers", "idle", "retry", "refresh", "full"} {
 		for _, how := range []string{"close", "cancel"} {
 			t.Run(phase+"/"+how, func(t *testing.T) {
 				t.Parallel()
-				srv := ctBlocked(t, phase)
-				auth := &ctAuth{block: phase == "refresh"}
-				c := &Client{Auth: auth, RetryDelay: time.Hour, MaxRetryDelay: time.Hour}
+				reached := make(chan struct{}, 1)
+				srv := ctBlocked(t, phase, reached)
+				var dials atomic.Int32
+				tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					if phase == "dial" && dials.Add(1) > 1 {
+						reached <- struct{}{}
+						<-ctx.Done() // a dial that hangs
+						return nil, ctx.Err()
+					}
+					var d net.Dialer
+					return d.DialContext(ctx, network, addr)
+				}, DisableKeepAlives: true}
+				defer tr.CloseIdleConnections()
+				c := &Client{HTTPClient: &http.Client{Transport: tr}, Auth: ctSignalAuth{reached},
+					RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 2 * time.Hour}
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
-				type result struct {
-					s   *Stream
-					err error
-				}
-				done := make(chan result, 1)
-				go func() {
-					s, err := c.Connect(ctx, srv.URL)
-					done <- result{s, err}
-				}()
-				var s *Stream
-				if phase == "idle" || phase == "full" {
-					r := <-done
-					require.NoError(t, r.err)
-					s = r.s
-					if phase == "full" {
-						// Wait until the reader blocks on a full channel.
-						require.Eventually(t, func() bool { return len(s.Events()) == cap(s.Events()) }, 5*time.Second, time.Millisecond)
-					}
+				s, err := c.Connect(ctx, srv.URL)
+				require.NoError(t, err)
+				switch phase {
+				case "idle":
+					<-s.Events()
+				case "full":
+					// Wait until the reader blocks on a full channel.
+					require.Eventually(t, func() bool { return len(s.Events()) == cap(s.Events()) }, 5*time.Second, time.Millisecond)
+				default:
+					<-s.Events()
+					<-reached
 				}
 				start := time.Now()
-				switch {
-				case s != nil && how == "close":
+				if how == "close" {
 					require.NoError(t, s.Close())
+					assert.Less(t, time.Since(start), time.Second)
 					_, open := <-s.Events()
 					assert.False(t, open, "no event after Close returns")
 					assert.NoError(t, s.Err())
 					require.NoError(t, s.Close(), "Close is idempotent")
-				case s != nil:
+				} else {
 					cancel()
 					for range s.Events() {
 					}
+					assert.Less(t, time.Since(start), time.Second)
 					assert.ErrorIs(t, s.Err(), context.Canceled)
-				default:
-					// Connect is still blocked in this phase: only the
-					// context can end it.
-					time.Sleep(50 * time.Millisecond) // let it reach the phase; the result does not depend on it
-					cancel()
-					r := <-done
-					assert.ErrorIs(t, r.err, context.Canceled)
-					assert.Nil(t, r.s)
 				}
-				assert.Less(t, time.Since(start), time.Second)
 			})
 		}
 	}
 }
 
+func TestCancelWhileConnectIsBlocked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	c := &Client{RetryDelay: time.Hour, OnAttempt: func(a Attempt) {
+		if a.Err != nil {
+			cancel() // the first attempt failed; Connect now waits an hour
+		}
+	}}
+	start := time.Now()
+	s, err := c.Connect(ctx, srv.URL)
+	assert.Nil(t, s)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(start), time.Second)
+}
+
 func TestConcurrentClose(t *testing.T) {
-	srv := ctBlocked(t, "full")
+	srv := ctBlocked(t, "full", nil)
 	s, err := (&Client{}).Connect(t.Context(), srv.URL)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
