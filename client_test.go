@@ -23,16 +23,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ctServers runs f against an HTTP/1.1 server and a TLS HTTP/2 one, with a
-// client that trusts the latter.
-func ctServers(t *testing.T, h http.Handler, f func(t *testing.T, srv *httptest.Server, c *Client)) {
+// ctServers runs f against an HTTP/1.1 server and a TLS HTTP/2 one, each
+// with a fresh handler from mk, and a client that trusts the latter.
+func ctServers(t *testing.T, mk func() http.Handler, f func(t *testing.T, srv *httptest.Server, c *Client)) {
 	t.Run("http1", func(t *testing.T) {
-		srv := httptest.NewServer(h)
+		srv := httptest.NewServer(mk())
 		defer srv.Close()
 		f(t, srv, &Client{MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond, HTTPClient: srv.Client()})
 	})
 	t.Run("http2", func(t *testing.T) {
-		srv := httptest.NewUnstartedServer(h)
+		srv := httptest.NewUnstartedServer(mk())
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
 		defer srv.Close()
@@ -61,7 +61,7 @@ func TestRequestHeadersMethodAndBody(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "id: e%d\ndata: %d\n\n", n, n)
 	})
-	ctServers(t, h, func(t *testing.T, srv *httptest.Server, c *Client) {
+	ctServers(t, func() http.Handler { return h }, func(t *testing.T, srv *httptest.Server, c *Client) {
 		mu.Lock()
 		got = nil
 		mu.Unlock()
@@ -193,24 +193,31 @@ func TestCutMidEventResumesWithoutGapOrDuplicate(t *testing.T) {
 	for _, off := range []int{0, 1, 5, 6, 12, 18, 30, one - 2, one - 1, one, one + 1, 3*one + 7} {
 		t.Run(strconv.Itoa(off), func(t *testing.T) {
 			t.Parallel()
-			cuts := 0
-			srv := httptest.NewServer(ctSequence(total, func(n int) int {
-				if n <= 5 {
-					cuts++
-					return off + n*one // each connection gets further
-				}
-				return -1
-			}))
-			defer srv.Close()
-			c := &Client{MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond}
-			s, err := c.Connect(t.Context(), srv.URL)
-			require.NoError(t, err)
-			evs := ctDrain(s)
-			require.NoError(t, s.Err())
-			require.Len(t, evs, total)
-			for i, ev := range evs {
-				assert.Equal(t, Event{"tick", fmt.Sprintf("line one of %d\nline two", i+1), strconv.Itoa(i + 1)}, ev)
+			h := func() http.Handler {
+				return ctSequence(total, func(n int) int {
+					if n <= 5 {
+						return off + n*one // each connection gets a little further
+					}
+					return -1
+				})
 			}
+			ctServers(t, h, func(t *testing.T, srv *httptest.Server, c *Client) {
+				opened := 0
+				c.OnAttempt = func(a Attempt) {
+					if a.Err == nil {
+						opened++
+					}
+				}
+				s, err := c.Connect(t.Context(), srv.URL)
+				require.NoError(t, err)
+				evs := ctDrain(s)
+				require.NoError(t, s.Err())
+				assert.Equal(t, 6, opened, "five cut connections, then the rest")
+				require.Len(t, evs, total)
+				for i, ev := range evs {
+					assert.Equal(t, Event{"tick", fmt.Sprintf("line one of %d\nline two", i+1), strconv.Itoa(i + 1)}, ev)
+				}
+			})
 		})
 	}
 }
