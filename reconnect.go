@@ -750,4 +750,7 @@ func (r *runner) nextDelay(retryAfter time.Duration) (time.Duration, bool) {
 
 // setLastEventID starts p with the last event ID of the stream's previous
 // connections, which persists across reconnections.
-func (p *Parser) setLastEventID(id string) { p.lastID = id }
+func (p *Parser) setLastEventID(id string) {
+	p.id = append(p.id[:0], id...)
+	p.lastID = id
+}

@@ -545,3 +545,28 @@ func TestReconnectAndOnAttempt(t *testing.T) {
 		assert.Less(t, sc.gaps()[1], time.Second)
 	})
 }
+
+func TestLastEventIDPersistsAcrossConnections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			switch n {
+			case 1:
+				return ctStream("id: 41\ndata: a\n\nid: 42\n\n") // an id-only block at the end
+			case 2:
+				return ctStream("data: b\n\nid\ndata: c\n\n") // no id, then a reset
+			case 3:
+				return ctStream("data: d\n\n")
+			}
+			return ctStatus(204)
+		}}
+		s, err := (&Client{HTTPClient: sc.client(), LastEventID: "40"}).Connect(t.Context(), "http://127.0.0.1/")
+		require.NoError(t, err)
+		evs := ctDrain(s)
+		assert.Equal(t, []Event{{"message", "a", "41"}, {"message", "b", "42"}, {"message", "c", ""}, {"message", "d", ""}}, evs)
+		var sent []string
+		for _, r := range sc.reqs {
+			sent = append(sent, r.Header.Get("Last-Event-ID"))
+		}
+		assert.Equal(t, []string{"40", "42", "", ""}, sent)
+	})
+}
