@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -662,4 +663,45 @@ func TestCommentsDoNotCostEvents(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{"hello", "world"}, comments[:2])
+}
+
+func TestLoggerReportsConnectsAndRetries(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch hits.Add(1) {
+		case 1:
+			w.WriteHeader(503)
+		case 2:
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: x\n\n")
+		default:
+			w.WriteHeader(204)
+		}
+	}))
+	defer srv.Close()
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(ctLockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := &Client{Logger: logger, MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond}
+	s, err := c.Connect(t.Context(), srv.URL+"/?token=canary")
+	require.NoError(t, err)
+	ctDrain(s)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"sse: connecting", "sse: connection failed; retrying", "503", "sse: connected", "204", "token=REDACTED"} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "canary")
+}
+
+type ctLockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l ctLockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
