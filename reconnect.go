@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,7 +345,7 @@ func secretsOf(req *http.Request, before http.Header) []string {
 		add(p)
 	}
 	for name, values := range req.Header {
-		if before != nil && name != "Authorization" && name != "Cookie" && equalValues(before[name], values) {
+		if before != nil && name != "Authorization" && name != "Cookie" && slices.Equal(before[name], values) {
 			continue
 		}
 		if before == nil && name != "Authorization" && name != "Cookie" {
@@ -358,18 +359,6 @@ func secretsOf(req *http.Request, before http.Header) []string {
 		}
 	}
 	return out
-}
-
-func equalValues(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // connError is a transport failure of one attempt, with the URL redacted.
