@@ -24,6 +24,10 @@ const (
 // only to hold a line longer than it, up to the line limit.
 const pzReadSize = 64 << 10
 
+// pzMaxLimit caps both limits, so that sizes derived from them cannot
+// overflow an int.
+const pzMaxLimit = 1 << 30
+
 // pzMaxEmptyReads is how many reads in a row may return no bytes and no
 // error before Next gives up with io.ErrNoProgress, as bufio does.
 const pzMaxEmptyReads = 100
@@ -45,29 +49,32 @@ type Event struct {
 // want a Client, which runs a Parser on every connection; use a Parser
 // directly to read a stream from elsewhere.
 //
-// A Parser reads lazily through its own buffer and never holds more than
-// its limits: a line longer than the line limit, or an event whose data,
-// type and id together exceed the event limit, stops it with a *ParseError
-// wrapping ErrEventTooLarge after it has read at most the limit plus one
-// read buffer. Errors are sticky: once Next has returned an error, it
-// returns the same error forever.
+// A Parser reads lazily through its own 64 KiB buffer and never holds more
+// than its limits (see SetLimits): a line longer than the line limit, or an
+// event whose data, type and id together exceed the event limit, stops it
+// with a *ParseError wrapping ErrEventTooLarge, after it has read at most
+// one read buffer past the byte that broke the limit. Errors are sticky:
+// once Next has returned an error, it returns the same error forever.
 //
 // A Parser is not safe for concurrent use: call its methods from one
 // goroutine, or synchronise.
 type Parser struct {
-	r       io.Reader
-	buf     []byte // read buffer; buf[start:end] is not consumed yet
-	start   int
-	end     int
-	lf      int   // index in buf of the next '\n' at or after start, or -1 when not known
-	lfFrom  int   // buf[start:lfFrom] holds no '\n' (valid when lf < start)
-	crFrom  int   // buf[start:crFrom] holds no '\r'
-	read    int64 // bytes read from r so far
-	rerr    error // error from r, reported once the buffer holds no complete line
-	err     error // sticky error returned by Next
-	skipLF  bool  // the last line ended with a CR at the end of the buffered bytes
-	bomDone bool
-	started bool
+	r         io.Reader
+	buf       []byte // read buffer; buf[start:end] is not consumed yet
+	start     int
+	end       int
+	lf        int   // index in buf of the next '\n' when >= start
+	lfFrom    int   // when lf < start, buf[start:lfFrom] holds no '\n'
+	cr        int   // index in buf of the next '\r' when >= start
+	crFrom    int   // when cr < start, buf[start:crFrom] holds no '\r'
+	checked   int   // buf[:checked] has been validated as UTF-8 (see checkedOK)
+	checkedOK bool  // the last validated span was valid UTF-8
+	read      int64 // bytes read from r so far
+	rerr      error // error from r, reported once the buffer holds no complete line
+	err       error // sticky error returned by Next
+	skipLF    bool  // the last line ended with a CR at the end of the buffered bytes
+	bomDone   bool
+	started   bool
 
 	maxLine  int
 	maxEvent int
@@ -89,24 +96,27 @@ type Parser struct {
 // (DefaultMaxLineSize, DefaultMaxEventSize). It does not read from r until
 // the first call to Next.
 func NewParser(r io.Reader) *Parser {
-	return &Parser{r: r, lf: -1, maxLine: DefaultMaxLineSize, maxEvent: DefaultMaxEventSize}
+	return &Parser{r: r, lf: -1, cr: -1, maxLine: DefaultMaxLineSize, maxEvent: DefaultMaxEventSize}
 }
 
 // SetLimits sets the longest line, in bytes without its line end, and the
 // most one event may buffer: its data with the joining line feeds, its type
-// and its id, in bytes after UTF-8 decoding. A value <= 0 keeps the default
-// (DefaultMaxLineSize, DefaultMaxEventSize). It panics when called after
-// the first Next.
+// and its id, in bytes after UTF-8 decoding (the id counts because it is
+// buffered with the event, even when it carries over from an earlier one).
+// A value <= 0 keeps the default (DefaultMaxLineSize, DefaultMaxEventSize);
+// a value above 1 GiB counts as 1 GiB. The read buffer grows to hold the
+// longest line, up to maxLine. SetLimits panics when called after the first
+// Next.
 func (p *Parser) SetLimits(maxLine, maxEvent int) {
 	if p.started {
 		panic("sse: Parser.SetLimits called after Next")
 	}
 	p.maxLine, p.maxEvent = DefaultMaxLineSize, DefaultMaxEventSize
 	if maxLine > 0 {
-		p.maxLine = maxLine
+		p.maxLine = min(maxLine, pzMaxLimit)
 	}
 	if maxEvent > 0 {
-		p.maxEvent = maxEvent
+		p.maxEvent = min(maxEvent, pzMaxLimit)
 	}
 }
 
@@ -132,10 +142,13 @@ func (p *Parser) Retry() (time.Duration, bool) { return p.retry, p.retryOK }
 
 // Next returns the next event. It reads from the underlying reader only
 // when the bytes it holds contain no complete event, and returns as soon as
-// one is complete. At the end of the stream it returns io.EOF; an event
-// without its terminating blank line is dropped. A read error other than
-// io.EOF is returned as it is. A line or event over the limits returns a
-// *ParseError wrapping ErrEventTooLarge. All errors are sticky.
+// one is complete, without waiting for more bytes. At the end of the stream
+// it returns io.EOF; an event without its terminating blank line is
+// dropped. A read error other than io.EOF is returned as it is (100 reads
+// in a row that return nothing give io.ErrNoProgress). A line or event
+// over the limits returns a *ParseError wrapping ErrEventTooLarge. All
+// errors are sticky. The returned strings do not share memory with the
+// Parser, so they may be kept.
 func (p *Parser) Next() (Event, error) {
 	if p.err != nil {
 		return Event{}, p.err
@@ -155,10 +168,6 @@ func (p *Parser) Next() (Event, error) {
 				return ev, nil
 			}
 			continue
-		}
-		if !utf8.Valid(line) {
-			p.dec = pzDecode(p.dec[:0], line)
-			line = p.dec
 		}
 		if err := p.processLine(line); err != nil {
 			p.err = err
@@ -187,12 +196,25 @@ func (p *Parser) processLine(line []byte) error {
 		if len(p.data)+len(value)+1+len(p.typ)+len(p.id) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
-		p.data = pzAppend(p.data, value, p.maxEvent)
+		if n := len(p.data) + len(value) + 1; n <= cap(p.data) {
+			// Reslicing in place leaves the pointer alone: no write
+			// barrier on this hot path.
+			p.data = p.data[:n]
+			copy(p.data[n-1-len(value):], value)
+			p.data[n-1] = '\n'
+		} else {
+			p.data = pzAppend(p.data, value, p.maxEvent)
+		}
 	case "event":
 		if len(p.data)+len(value)+len(p.id) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
-		p.typ = append(p.typ[:0], value...)
+		if len(value) <= cap(p.typ) {
+			p.typ = p.typ[:len(value)]
+			copy(p.typ, value)
+		} else {
+			p.typ = append([]byte(nil), value...)
+		}
 	case "id":
 		if bytes.IndexByte(value, 0) >= 0 {
 			return nil
@@ -200,7 +222,12 @@ func (p *Parser) processLine(line []byte) error {
 		if len(p.data)+len(p.typ)+len(value) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
-		p.id = append(p.id[:0], value...)
+		if len(value) <= cap(p.id) {
+			p.id = p.id[:len(value)]
+			copy(p.id, value)
+		} else {
+			p.id = append([]byte(nil), value...)
+		}
 	case "retry":
 		if d, ok := pzParseRetry(value); ok {
 			p.retry, p.retryOK = d, true
@@ -303,38 +330,43 @@ func (p *Parser) nextLine() ([]byte, error) {
 				continue
 			}
 		}
-		// Find the next '\n', remembering it across calls so that a
-		// buffer of CR-only lines is not rescanned for each line.
-		if p.lf < p.start {
+		// The next '\n' and '\r' are searched for once each and
+		// remembered, so that every byte is scanned once per terminator
+		// whatever the mix of line ends: a stream without CR costs one
+		// search per read, not one per line.
+		if p.lf < p.start && p.lfFrom < p.end {
 			from := max(p.start, p.lfFrom)
 			if k := bytes.IndexByte(p.buf[from:p.end], '\n'); k >= 0 {
 				p.lf = from + k
+				p.lfFrom = p.lf + 1
 			} else {
 				p.lf, p.lfFrom = -1, p.end
 			}
 		}
-		lim := p.end
-		if p.lf >= 0 {
-			lim = p.lf
+		if p.cr < p.start && p.crFrom < p.end {
+			from := max(p.start, p.crFrom)
+			if k := bytes.IndexByte(p.buf[from:p.end], '\r'); k >= 0 {
+				p.cr = from + k
+				p.crFrom = p.cr + 1
+			} else {
+				p.cr, p.crFrom = -1, p.end
+			}
 		}
-		from := max(p.start, p.crFrom)
-		if k := bytes.IndexByte(p.buf[from:lim], '\r'); k >= 0 {
-			cr := from + k
-			line := p.buf[p.start:cr]
-			p.start = cr + 1
+		if p.cr >= p.start && (p.lf < p.start || p.cr < p.lf) {
+			s, e := p.start, p.cr
+			p.start = e + 1
 			if p.start == p.lf {
 				p.start++
 			} else if p.start == p.end {
 				p.skipLF = true
 			}
-			return p.checkLine(line)
+			return p.checkLine(s, e)
 		}
-		if p.lf >= 0 {
-			line := p.buf[p.start:p.lf]
-			p.start = p.lf + 1
-			return p.checkLine(line)
+		if p.lf >= p.start {
+			s, e := p.start, p.lf
+			p.start = e + 1
+			return p.checkLine(s, e)
 		}
-		p.crFrom = p.end
 		if err := p.checkPartial(); err != nil {
 			return nil, err
 		}
@@ -345,10 +377,26 @@ func (p *Parser) nextLine() ([]byte, error) {
 	}
 }
 
-// checkLine applies the line limit to a complete line.
-func (p *Parser) checkLine(line []byte) ([]byte, error) {
-	if len(line) > p.maxLine {
-		return nil, p.tooLarge("line", p.maxLine)
+// checkLine applies the limits to the complete line buf[s:e] and decodes
+// it when it is not valid UTF-8.
+func (p *Parser) checkLine(s, e int) ([]byte, error) {
+	line := p.buf[s:e]
+	if err := p.limitErr(line); err != nil {
+		return nil, err
+	}
+	if e > p.checked {
+		// Validate from here to the last '\n' buffered in one call
+		// rather than line by line. Lines end at ASCII bytes, so every
+		// line inside a valid span is valid.
+		p.checked = e
+		if k := bytes.LastIndexByte(p.buf[e:p.end], '\n'); k >= 0 {
+			p.checked = e + k
+		}
+		p.checkedOK = utf8.Valid(p.buf[s:p.checked])
+	}
+	if !p.checkedOK && !utf8.Valid(line) {
+		p.dec = pzDecode(p.dec[:0], line)
+		return p.dec, nil
 	}
 	return line, nil
 }
@@ -356,23 +404,40 @@ func (p *Parser) checkLine(line []byte) ([]byte, error) {
 // checkPartial applies the limits to the unterminated line buffered so far,
 // so that an oversized line or value is refused before it is read whole.
 func (p *Parser) checkPartial() error {
-	part := p.buf[p.start:p.end]
-	if len(part) > p.maxLine {
-		return p.tooLarge("line", p.maxLine)
+	return p.limitErr(p.buf[p.start:p.end])
+}
+
+// limitErr applies the line limit and a lower bound of the event limit to
+// a line or to the start of one. The bound is the raw length of the value
+// of a data, event or id line: U+FFFD is never shorter than the bytes it
+// replaces, so the decoded value is at least that long. Both tests only
+// grow with the line, and when both fail the one that fails at the
+// shorter length is reported, so the error does not depend on how the
+// bytes were split into reads.
+func (p *Parser) limitErr(part []byte) error {
+	n := len(part)
+	if n <= p.maxLine && n+len(p.data)+len(p.typ)+len(p.id) <= p.maxEvent {
+		return nil
 	}
-	// The decoded value is at least as long as its raw bytes minus the
-	// field name, colon and space: U+FFFD is never shorter than the
-	// bytes it replaces.
-	var n int
+	base, field := 0, true // the event size is at least base+n
 	switch {
 	case bytes.HasPrefix(part, []byte("data:")):
-		n = len(p.data) + len(part) - len("data: ") + 1 + len(p.typ) + len(p.id)
+		base = len(p.data) - len("data: ") + 1 + len(p.typ) + len(p.id)
 	case bytes.HasPrefix(part, []byte("event:")):
-		n = len(p.data) + len(part) - len("event: ") + len(p.id)
+		base = len(p.data) - len("event: ") + len(p.id)
 	case bytes.HasPrefix(part, []byte("id:")):
-		n = len(p.data) + len(p.typ) + len(part) - len("id: ")
+		base = len(p.data) + len(p.typ) - len("id: ")
+	default:
+		field = false
 	}
-	if n > p.maxEvent {
+	eventOver := field && base+n > p.maxEvent
+	lineOver := n > p.maxLine
+	switch {
+	case eventOver && (!lineOver || p.maxEvent-base < p.maxLine):
+		return p.tooLarge("event", p.maxEvent)
+	case lineOver:
+		return p.tooLarge("line", p.maxLine)
+	case eventOver:
 		return p.tooLarge("event", p.maxEvent)
 	}
 	return nil
@@ -406,16 +471,17 @@ func (p *Parser) skipBOM() (bool, error) {
 // the line limit needs) when there is no room.
 func (p *Parser) fill() {
 	if p.start == p.end {
-		p.start, p.end, p.lf, p.lfFrom, p.crFrom = 0, 0, -1, 0, 0
+		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
 	}
 	if p.end == len(p.buf) {
 		if p.start > 0 {
 			n := p.start
 			copy(p.buf, p.buf[n:p.end])
 			p.start, p.end = 0, p.end-n
-			if p.lf >= 0 {
-				p.lf -= n
-			}
+			// Neither '\n' nor '\r' is at or after start (the
+			// line is unterminated), so the searches resume where
+			// they stopped.
+			p.lf, p.cr, p.checked = -1, -1, 0
 			p.lfFrom, p.crFrom = max(0, p.lfFrom-n), max(0, p.crFrom-n)
 		} else {
 			// The buffered line is at most maxLine bytes (checkPartial),

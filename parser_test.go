@@ -390,6 +390,18 @@ func TestParserSetLimitsAfterNextPanics(t *testing.T) {
 	require.Panics(t, func() { p.SetLimits(1, 1) })
 }
 
+func TestParserHugeLimits(t *testing.T) {
+	t.Parallel()
+	// Limits far above what is sensible must not overflow the sizes
+	// derived from them: the buffer still grows for a long line.
+	in := "data: " + strings.Repeat("h", 300<<10) + "\n\n"
+	p := NewParser(iotest.HalfReader(strings.NewReader(in)))
+	p.SetLimits(math.MaxInt, math.MaxInt)
+	ev, err := p.Next()
+	require.NoError(t, err)
+	require.Len(t, ev.Data, 300<<10)
+}
+
 // pzGenReader produces n bytes lazily: head, then body repeated (cut at n),
 // and counts what it has handed out.
 type pzGenReader struct {
