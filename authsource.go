@@ -2,7 +2,11 @@ package sse
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // AuthSource supplies the credentials of a stream's connection attempts.
@@ -22,4 +26,269 @@ type AuthSource interface {
 	// use fresh ones, or return an error when none can be had. When the
 	// refused credentials are already replaced, it fetches nothing.
 	Refresh(ctx context.Context, rejected *http.Response) error
+}
+
+// azTokenError turns an error from a token fetch into one that repeats no
+// part of the answer's body and no query value: an endpoint's 4xx is
+// permanent, anything else is retried. Context errors stay reachable with
+// errors.Is.
+func azTokenError(what string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &azCauseError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, azRedact(ue.URL), azErrText(ue.Err)), cause: ue.Err}
+	}
+	if isPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &azCauseError{msg: "sse: " + what + ": " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
+}
+
+// azErrText is err's text, shortened.
+func azErrText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return truncate(err.Error(), 256)
+}
+
+// azRedact redacts a URL given as a string; an unparsable one shows nothing.
+func azRedact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return redactURL(u)
+}
+
+// azCauseError is an error with its own (safe) text that still unwraps to
+// the error that caused it.
+type azCauseError struct {
+	msg   string
+	cause error
+}
+
+func (e *azCauseError) Error() string { return e.msg }
+func (e *azCauseError) Unwrap() error { return e.cause }
+
+// QueryToken puts a short-lived token in the query of every attempt, as the
+// parameter param ("token" when empty). It calls token once per attempt,
+// so each attempt carries a token fresh from it; Refresh does nothing, as
+// the retry after a 401 fetches anew.
+//
+// token is called concurrently when several streams share the source, and
+// must honour ctx. To use an oauth2 source, return the AccessToken of
+// clientcredentials.Config.Token(ctx) or of an oauth2.TokenSource's Token.
+// An error from token is retried by the Client unless it is a
+// *PermanentError; a token endpoint's error body is never repeated. An empty
+// token, or one holding CR, LF or NUL, is a *PermanentError.
+//
+// The returned AuthSource is safe for concurrent use by multiple goroutines
+// when token is.
+func QueryToken(param string, token func(ctx context.Context) (string, error)) AuthSource {
+	if param == "" {
+		param = "token"
+	}
+	return &azQueryToken{param: param, token: token}
+}
+
+// azQueryToken is the AuthSource returned by QueryToken.
+type azQueryToken struct {
+	param string
+	token func(ctx context.Context) (string, error)
+}
+
+func (q *azQueryToken) Authorize(ctx context.Context, req *http.Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tok, err := q.token(ctx)
+	if err != nil {
+		return azTokenError("query token", err)
+	}
+	if tok == "" {
+		return &PermanentError{Err: errors.New("sse: query token: empty token")}
+	}
+	if hasCtl(tok) {
+		return &PermanentError{Err: errors.New("sse: query token holds CR, LF or NUL")}
+	}
+	azSetQuery(req, q.param, tok)
+	return nil
+}
+
+func (q *azQueryToken) Refresh(context.Context, *http.Response) error { return nil }
+
+// azSetQuery sets the query parameter name of req's URL to value: it drops
+// the parameter's old values and appends the new one, leaving every other
+// parameter as the caller wrote it.
+func azSetQuery(req *http.Request, name, value string) {
+	var kept []string
+	for _, pair := range strings.Split(req.URL.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		key, _, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); err == nil && k == name {
+			continue
+		}
+		kept = append(kept, pair)
+	}
+	kept = append(kept, url.QueryEscape(name)+"="+url.QueryEscape(value))
+	req.URL.RawQuery = strings.Join(kept, "&")
+}
+
+// Cookies sends the cookies jar holds for each attempt's URL (a session
+// cookie from a login, say) as the request's Cookie header. On a 401,
+// Refresh calls relogin, which should log in again and store the new
+// session cookie in jar; with relogin nil, a refused session is a
+// *PermanentError. An error from relogin is retried by the Client unless it
+// is a *PermanentError.
+//
+// Refresh calls relogin only when the refused request carried the cookies
+// jar still holds: concurrent refusals of one session cause one relogin,
+// and relogin never runs twice at a time.
+//
+// Set the jar here or on the Client's HTTPClient, not both, or cookies go
+// twice. Cookies the stream's responses set are not stored in jar.
+//
+// The returned AuthSource is safe for concurrent use by multiple goroutines
+// when jar is (net/http/cookiejar's Jar is).
+func Cookies(jar http.CookieJar, relogin func(ctx context.Context) error) AuthSource {
+	return &azCookies{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
+}
+
+// azCookies is the AuthSource returned by Cookies.
+type azCookies struct {
+	jar     http.CookieJar
+	relogin func(ctx context.Context) error
+	sem     chan struct{} // held while relogin runs
+}
+
+func (c *azCookies) Authorize(ctx context.Context, req *http.Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, ck := range c.jar.Cookies(req.URL) {
+		if hasCtl(ck.Name) || hasCtl(ck.Value) {
+			return &PermanentError{Err: errors.New("sse: cookie holds CR, LF or NUL")}
+		}
+		req.AddCookie(ck)
+	}
+	return nil
+}
+
+func (c *azCookies) Refresh(ctx context.Context, rejected *http.Response) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	if rejected != nil && rejected.Request != nil && rejected.Request.URL != nil {
+		refused := rejected.Request.Header.Get("Cookie")
+		if refused != azCookieHeader(c.jar.Cookies(rejected.Request.URL)) {
+			return nil // the session was renewed since
+		}
+	}
+	if c.relogin == nil {
+		return &PermanentError{Err: errors.New("sse: the server refused the session cookie and no relogin function is set")}
+	}
+	if err := c.relogin(ctx); err != nil {
+		if isPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		return &azCauseError{msg: "sse: relogin: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
+	}
+	return nil
+}
+
+// azCookieHeader renders cookies the way http.Request.AddCookie does.
+func azCookieHeader(cookies []*http.Cookie) string {
+	r := http.Request{Header: http.Header{}}
+	for _, ck := range cookies {
+		r.AddCookie(ck)
+	}
+	return r.Header.Get("Cookie")
+}
+
+// Headers sets the fixed headers h (an API key, say) on every attempt,
+// replacing any values the request had for those names. h is copied. A
+// value holding CR, LF or NUL makes Authorize fail with a *PermanentError.
+// Refresh does nothing: fixed credentials cannot be renewed, so a second
+// 401 in a row ends the stream.
+//
+// The returned AuthSource is safe for concurrent use by multiple goroutines.
+func Headers(h http.Header) AuthSource {
+	return azHeaders(h.Clone())
+}
+
+// azHeaders is the AuthSource returned by Headers.
+type azHeaders http.Header
+
+func (h azHeaders) Authorize(ctx context.Context, req *http.Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			if hasCtl(k) || hasCtl(v) {
+				return &PermanentError{Err: fmt.Errorf("sse: header %s holds CR, LF or NUL", truncate(strings.Map(azPrintable, k), 64))}
+			}
+		}
+	}
+	for k, vs := range h {
+		req.Header.Del(k)
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return nil
+}
+
+func (h azHeaders) Refresh(context.Context, *http.Response) error { return nil }
+
+// azPrintable drops control characters from text going into an error.
+func azPrintable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
+}
+
+// Combine returns a source that applies each of sources in turn: Authorize
+// stops at the first error; Refresh calls every source's Refresh and joins
+// their errors (the result is permanent when any of them is). Nil sources
+// are skipped.
+//
+// The returned AuthSource is safe for concurrent use by multiple goroutines
+// when each of sources is.
+func Combine(sources ...AuthSource) AuthSource {
+	var c azCombined
+	for _, s := range sources {
+		if s != nil {
+			c = append(c, s)
+		}
+	}
+	return c
+}
+
+// azCombined is the AuthSource returned by Combine.
+type azCombined []AuthSource
+
+func (c azCombined) Authorize(ctx context.Context, req *http.Request) error {
+	for _, s := range c {
+		if err := s.Authorize(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c azCombined) Refresh(ctx context.Context, rejected *http.Response) error {
+	var errs []error
+	for _, s := range c {
+		if err := s.Refresh(ctx, rejected); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

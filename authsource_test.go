@@ -1,0 +1,504 @@
+package sse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/internal/authserver"
+)
+
+// azCanary returns a fresh random secret to look for where it must not be.
+func azCanary() string {
+	return "CANARY" + rand.Text()
+}
+
+// azCheckNoSecret fails t when secret appears in err's text in any verb, in
+// any error of its chain, or in the URL of a *url.Error in the chain; it
+// also fails when the text is 1 KiB or more.
+func azCheckNoSecret(t *testing.T, err error, secret string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+		s := fmt.Sprintf(verb, err)
+		if strings.Contains(s, secret) || strings.Contains(s, url.QueryEscape(secret)) {
+			t.Errorf("secret in error (%s): %s", verb, s)
+		}
+	}
+	if n := len(err.Error()); n >= 1024 {
+		t.Errorf("error string is %d bytes: %.200s…", n, err.Error())
+	}
+	var walk func(e error, depth int)
+	walk = func(e error, depth int) {
+		if e == nil || depth > 32 {
+			return
+		}
+		if s := e.Error(); strings.Contains(s, secret) {
+			t.Errorf("secret in chained %T: %s", e, s)
+		}
+		if ue, ok := e.(*url.Error); ok && strings.Contains(ue.URL, secret) {
+			t.Errorf("secret in url.Error.URL: %s", ue.URL)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap(), depth+1)
+		case interface{ Unwrap() []error }:
+			for _, c := range u.Unwrap() {
+				walk(c, depth+1)
+			}
+		}
+	}
+	walk(err, 0)
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.Contains(ue.URL, secret) {
+		t.Errorf("secret in url.Error.URL: %s", ue.URL)
+	}
+}
+
+// azRejected returns a 401 response to a request that carried header.
+func azRejected(header, value string) *http.Response {
+	req := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
+	if header != "" {
+		req.Header.Set(header, value)
+	}
+	return &http.Response{StatusCode: http.StatusUnauthorized, Request: req, Header: http.Header{}}
+}
+
+// azAuthorize runs src.Authorize on a fresh request and returns it.
+func azAuthorize(t *testing.T, src AuthSource) (*http.Request, error) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "https://example.test/events?x=1", nil)
+	return req, src.Authorize(context.Background(), req)
+}
+
+func TestQueryToken(t *testing.T) {
+	var n atomic.Int32
+	src := QueryToken("", func(ctx context.Context) (string, error) {
+		return fmt.Sprint("qt", n.Add(1)), ctx.Err()
+	})
+	for i := 1; i <= 2; i++ {
+		req, err := azAuthorize(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := req.URL.Query()
+		if q.Get("token") != fmt.Sprint("qt", i) || q.Get("x") != "1" {
+			t.Fatalf("attempt %d: query %q, want token=qt%d and x=1 kept", i, req.URL.RawQuery, i)
+		}
+	}
+	if err := src.Refresh(context.Background(), azRejected("", "")); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+
+	custom := QueryToken("access_token", func(context.Context) (string, error) { return "a b&c", nil })
+	req, err := azAuthorize(t, custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.URL.Query().Get("access_token"); got != "a b&c" {
+		t.Fatalf("custom param = %q", got)
+	}
+
+	for _, bad := range []string{"", "a\rb", "a\nb", "a\x00b"} {
+		src := QueryToken("", func(context.Context) (string, error) { return bad, nil })
+		req, err := azAuthorize(t, src)
+		if !isPermanent(err) || req.URL.Query().Has("token") {
+			t.Errorf("token %q: err %v, query %q; want a *PermanentError and no token", bad, err, req.URL.RawQuery)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	err = QueryToken("", func(context.Context) (string, error) { called = true; return "x", nil }).
+		Authorize(ctx, httptest.NewRequest(http.MethodGet, "https://example.test/", nil))
+	if !errors.Is(err, context.Canceled) || called {
+		t.Fatalf("cancelled Authorize: %v (called %v)", err, called)
+	}
+}
+
+// azLoginServer serves POST /login, which sets session=s<N>.
+func azLoginServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var logins atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := logins.Add(1)
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: fmt.Sprint("s", n), Path: "/"})
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &logins
+}
+
+func TestCookies(t *testing.T) {
+	srv, logins := azLoginServer(t)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar}
+	login := func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/login", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	}
+	if err := login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src := Cookies(jar, login)
+	req := httptest.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	if err := src.Authorize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Get("Cookie"); got != "session=s1" {
+		t.Fatalf("Cookie = %q, want session=s1", got)
+	}
+	// Another origin gets nothing from the jar.
+	other := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
+	if err := src.Authorize(context.Background(), other); err != nil || other.Header.Get("Cookie") != "" {
+		t.Fatalf("other origin: Cookie %q, err %v", other.Header.Get("Cookie"), err)
+	}
+
+	// 20 concurrent refusals of s1: one relogin.
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- src.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Refresh: %v", err)
+		}
+	}
+	if got := logins.Load(); got != 2 {
+		t.Fatalf("%d logins for %d concurrent refusals, want 2 (first + one relogin)", got, n)
+	}
+	req2 := httptest.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	if err := src.Authorize(context.Background(), req2); err != nil || req2.Header.Get("Cookie") != "session=s2" {
+		t.Fatalf("after relogin: Cookie %q, err %v", req2.Header.Get("Cookie"), err)
+	}
+
+	// Without a relogin function a refusal is permanent.
+	err = Cookies(jar, nil).Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
+	if !isPermanent(err) {
+		t.Fatalf("Refresh without relogin: %v, want permanent", err)
+	}
+	// A failing relogin is retryable unless it says otherwise, and cancellation wins.
+	failing := Cookies(jar, func(context.Context) error { return errors.New("login down") })
+	if err := failing.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2}); err == nil || isPermanent(err) || !strings.HasPrefix(err.Error(), "sse: ") {
+		t.Fatalf("failing relogin: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	blocked := Cookies(jar, func(ctx context.Context) error { return ctx.Err() })
+	if err := blocked.Refresh(ctx, &http.Response{StatusCode: 401, Request: req2}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Refresh: %v", err)
+	}
+}
+
+func TestCookiesRefusesControlCharacters(t *testing.T) {
+	u, _ := url.Parse("https://example.test/")
+	src := Cookies(azJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
+	req, err := azAuthorize(t, src)
+	if !isPermanent(err) || req.Header.Get("Cookie") != "" {
+		t.Fatalf("err %v, Cookie %q", err, req.Header.Get("Cookie"))
+	}
+}
+
+// azJar is a CookieJar that returns fixed cookies, unchecked.
+type azJar struct {
+	u *url.URL
+	c []*http.Cookie
+}
+
+func (j azJar) SetCookies(*url.URL, []*http.Cookie) {}
+func (j azJar) Cookies(*url.URL) []*http.Cookie     { return j.c }
+
+func TestHeaders(t *testing.T) {
+	h := http.Header{"X-Api-Key": {"k1"}, "X-Multi": {"a", "b"}}
+	src := Headers(h)
+	h.Set("X-Api-Key", "changed") // Headers copied h
+	req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
+	req.Header.Set("X-Api-Key", "old")
+	if err := src.Authorize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Values("X-Api-Key"); !reflect.DeepEqual(got, []string{"k1"}) {
+		t.Fatalf("X-Api-Key = %q, want [k1]", got)
+	}
+	if got := req.Header.Values("X-Multi"); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("X-Multi = %q", got)
+	}
+	if err := src.Refresh(context.Background(), azRejected("", "")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []http.Header{{"X-K": {"a\r\nb"}}, {"X-K": {"a\x00"}}, {"X-K\n": {"v"}}} {
+		req, err := azAuthorize(t, Headers(bad))
+		if !isPermanent(err) || len(req.Header) != 0 {
+			t.Errorf("%q: err %v, header %q", bad, err, req.Header)
+		}
+		if err != nil && hasCtl(err.Error()) {
+			t.Errorf("control character in error %q", err)
+		}
+	}
+}
+
+// azSpy records calls and answers with fixed errors.
+type azSpy struct {
+	name            string
+	log             *[]string
+	authErr, refErr error
+}
+
+func (s azSpy) Authorize(_ context.Context, req *http.Request) error {
+	*s.log = append(*s.log, "A"+s.name)
+	req.Header.Add("X-Order", s.name)
+	return s.authErr
+}
+
+func (s azSpy) Refresh(context.Context, *http.Response) error {
+	*s.log = append(*s.log, "R"+s.name)
+	return s.refErr
+}
+
+func TestCombine(t *testing.T) {
+	var log []string
+	boom := errors.New("sse: boom")
+	src := Combine(azSpy{name: "1", log: &log}, nil, azSpy{name: "2", log: &log, authErr: boom}, azSpy{name: "3", log: &log})
+	req, err := azAuthorize(t, src)
+	if !errors.Is(err, boom) {
+		t.Fatalf("Authorize: %v, want boom", err)
+	}
+	if got := req.Header.Values("X-Order"); !reflect.DeepEqual(got, []string{"1", "2"}) {
+		t.Fatalf("order %q, want [1 2] (stop at the first error)", got)
+	}
+	log = nil
+	perm := &PermanentError{Err: errors.New("sse: gone")}
+	src = Combine(azSpy{name: "1", log: &log, refErr: boom}, azSpy{name: "2", log: &log}, azSpy{name: "3", log: &log, refErr: perm})
+	err = src.Refresh(context.Background(), azRejected("", ""))
+	if !reflect.DeepEqual(log, []string{"R1", "R2", "R3"}) {
+		t.Fatalf("Refresh calls %q, want every source", log)
+	}
+	if !errors.Is(err, boom) || !errors.Is(err, perm) || !isPermanent(err) {
+		t.Fatalf("Refresh: %v, want both errors joined, permanent", err)
+	}
+	if err := Combine().Refresh(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := azAuthorize(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil }))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"", "token=a+b%26"},
+		{"z=1&a=2", "z=1&a=2&token=a+b%26"},
+		{"token=old&x=%zz&token=old2&y", "x=%zz&y&token=a+b%26"},
+		{"tok%65n=old&b=1", "b=1&token=a+b%26"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
+		req.URL.RawQuery = tc.raw
+		azSetQuery(req, "token", "a b&")
+		if req.URL.RawQuery != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.raw, req.URL.RawQuery, tc.want)
+		}
+	}
+}
+
+// End-to-end: each source against internal/authserver through a Client.
+
+// azClock is a settable clock for the reference server.
+type azClock struct{ ns atomic.Int64 }
+
+func azNewClock() *azClock {
+	c := &azClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *azClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *azClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// azAuthServer starts the reference server with fast events.
+func azAuthServer(t *testing.T, o authserver.Options) (*authserver.Server, *httptest.Server) {
+	t.Helper()
+	if o.Interval == 0 {
+		o.Interval = 2 * time.Millisecond
+	}
+	s := authserver.New(o)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+// azFastClient returns a Client with short delays for tests, recording
+// attempts.
+func azFastClient(auth AuthSource, attempts *azAttempts) *Client {
+	c := &Client{Auth: auth, RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond}
+	if attempts != nil {
+		c.OnAttempt = attempts.add
+	}
+	return c
+}
+
+// azAttempts records Client.OnAttempt calls.
+type azAttempts struct {
+	mu  sync.Mutex
+	all []Attempt
+}
+
+func (a *azAttempts) add(at Attempt) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.all = append(a.all, at)
+}
+
+func (a *azAttempts) statuses() []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int
+	for _, at := range a.all {
+		var st *StatusError
+		switch {
+		case at.Err == nil:
+			out = append(out, 200)
+		case errors.As(at.Err, &st):
+			out = append(out, st.Code)
+		default:
+			out = append(out, -1)
+		}
+	}
+	return out
+}
+
+// azReadUntil reads events until one with ID >= last and checks that the
+// IDs so far are 1, 2, 3, … with no gap and no duplicate.
+func azReadUntil(t *testing.T, st *Stream, from, last int) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	want := from
+	for want <= last {
+		select {
+		case ev, ok := <-st.Events():
+			if !ok {
+				t.Fatalf("stream ended before event %d: %v", want, st.Err())
+			}
+			if ev.ID != strconv.Itoa(want) || ev.Data != "event "+strconv.Itoa(want) || ev.Type != "message" {
+				t.Fatalf("got event %+v, want ID %d (no gap, no duplicate)", ev, want)
+			}
+			want++
+		case <-timeout:
+			t.Fatalf("timed out waiting for event %d", want)
+		}
+	}
+}
+
+// azLogin returns a relogin function that posts the password to /login
+// with a client that stores the session in jar.
+func azLogin(srvURL, password string, jar http.CookieJar) func(ctx context.Context) error {
+	hc := &http.Client{Jar: jar}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srvURL+"/login", strings.NewReader(url.Values{"password": {password}}.Encode()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("login: %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+func TestCookiesEndToEnd(t *testing.T) {
+	clk := azNewClock()
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute})
+	jar, _ := cookiejar.New(nil)
+	var attempts azAttempts
+	// No session yet: the first attempt is refused, Refresh logs in.
+	st, err := azFastClient(Cookies(jar, azLogin(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	azReadUntil(t, st, 1, 3)
+	clk.Advance(2 * time.Minute) // the session expires mid-stream
+	azReadUntil(t, st, 4, 8)
+	if s := as.Stats(); s.Logins != 2 || s.Rejected != 1 || s.Expired != 1 || s.StreamsOpened != 2 {
+		t.Fatalf("server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+	}
+	if got := fmt.Sprint(attempts.statuses()); got != "[401 200 200]" {
+		t.Fatalf("attempts %s, want [401 200 200]", got)
+	}
+}
+
+func TestQueryTokenEndToEnd(t *testing.T) {
+	clk := azNewClock()
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
+	jar, _ := cookiejar.New(nil)
+	if err := azLogin(srv.URL, "pw", jar)(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar}
+	src := QueryToken("", func(ctx context.Context) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/query-token", nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var v struct{ Token string }
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			return "", err
+		}
+		return v.Token, nil
+	})
+	var attempts azAttempts
+	st, err := azFastClient(src, &attempts).Connect(context.Background(), srv.URL+"/events/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	azReadUntil(t, st, 1, 3)
+	clk.Advance(61 * time.Second) // query tokens live at most 60 s
+	azReadUntil(t, st, 4, 8)
+	if s := as.Stats(); s.QueryTokensIssued != 2 || s.Expired != 1 || s.StreamsOpened != 2 || s.Rejected != 0 {
+		t.Fatalf("server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+	}
+	if got := fmt.Sprint(attempts.statuses()); got != "[200 200]" {
+		t.Fatalf("attempts %s, want [200 200]", got)
+	}
+}

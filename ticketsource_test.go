@@ -1,0 +1,233 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/internal/authserver"
+)
+
+// azTicketEndpoint serves tickets "t<N>" as {"ticket": ...}, or handle's
+// answer when handle returns a non-zero code. It records the last method.
+type azTicketEndpoint struct {
+	*httptest.Server
+	hits   atomic.Int32
+	method atomic.Value
+	handle func(n int32, w http.ResponseWriter, r *http.Request) bool
+}
+
+func azNewTicketEndpoint(t *testing.T, handle func(n int32, w http.ResponseWriter, r *http.Request) bool) *azTicketEndpoint {
+	t.Helper()
+	e := &azTicketEndpoint{handle: handle}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := e.hits.Add(1)
+		e.method.Store(r.Method)
+		if e.handle != nil && e.handle(n, w, r) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ticket":"t%d","expires_in":30}`, n)
+	}))
+	t.Cleanup(e.Close)
+	return e
+}
+
+func TestTicketSourceFreshTicketEveryAttempt(t *testing.T) {
+	e := azNewTicketEndpoint(t, nil)
+	src := &TicketSource{URL: e.URL + "/ticket"}
+	for i := 1; i <= 3; i++ {
+		req, err := azAuthorize(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := req.URL.Query()
+		if q.Get("ticket") != fmt.Sprint("t", i) || q.Get("x") != "1" {
+			t.Fatalf("attempt %d: query %q", i, req.URL.RawQuery)
+		}
+		// Refresh after a 401 is a no-op; the retry's Authorize gets a new ticket.
+		if err := src.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := e.method.Load(); m != http.MethodPost {
+		t.Fatalf("method %v, want POST by default", m)
+	}
+}
+
+func TestTicketSourceOptions(t *testing.T) {
+	e := azNewTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
+		fmt.Fprintf(w, `{"data":{"x":1},"sse_ticket":"k%d"}`, n)
+		return true
+	})
+	src := &TicketSource{URL: e.URL, Method: http.MethodGet, Field: "sse_ticket", Param: "t"}
+	req, err := azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.URL.Query().Get("t"); got != "k1" {
+		t.Fatalf("param t = %q, want k1", got)
+	}
+	if m := e.method.Load(); m != http.MethodGet {
+		t.Fatalf("method %v, want GET", m)
+	}
+}
+
+func TestTicketSourceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		answer    func(w http.ResponseWriter, secret string)
+		maxSize   int64
+		permanent bool
+	}{
+		{"401", func(w http.ResponseWriter, s string) { http.Error(w, "no "+s, http.StatusUnauthorized) }, 0, true},
+		{"403", func(w http.ResponseWriter, s string) { http.Error(w, "no "+s, http.StatusForbidden) }, 0, true},
+		{"404", func(w http.ResponseWriter, s string) { http.Error(w, "no "+s, 404) }, 0, true},
+		{"429", func(w http.ResponseWriter, s string) { http.Error(w, "slow "+s, http.StatusTooManyRequests) }, 0, false},
+		{"500", func(w http.ResponseWriter, s string) { http.Error(w, "oops "+s, 500) }, 0, false},
+		{"503", func(w http.ResponseWriter, s string) {
+			http.Error(w, `{"ticket":"`+s+`"}`, http.StatusServiceUnavailable)
+		}, 0, false},
+		{"not json", func(w http.ResponseWriter, s string) { fmt.Fprint(w, "<html>"+s) }, 0, false},
+		{"no field", func(w http.ResponseWriter, s string) { fmt.Fprintf(w, `{"tiket":%q}`, s) }, 0, false},
+		{"not a string", func(w http.ResponseWriter, s string) { fmt.Fprintf(w, `{"ticket":[%q]}`, s) }, 0, false},
+		{"too large", func(w http.ResponseWriter, s string) {
+			fmt.Fprintf(w, `{"ticket":%q,"pad":"%s"}`, s, strings.Repeat("x", 200))
+		}, 100, false},
+		{"CRLF", func(w http.ResponseWriter, s string) { fmt.Fprintf(w, `{"ticket":"%s\r\nX-Evil: 1"}`, s) }, 0, true},
+		{"NUL", func(w http.ResponseWriter, s string) { fmt.Fprintf(w, `{"ticket":"%s\u0000"}`, s) }, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := azCanary()
+			e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
+				tc.answer(w, secret)
+				return true
+			})
+			src := &TicketSource{URL: e.URL + "/ticket?api_key=" + secret, MaxSize: tc.maxSize}
+			req, err := azAuthorize(t, src)
+			if err == nil {
+				t.Fatalf("Authorize succeeded: %q", req.URL.RawQuery)
+			}
+			if req.URL.Query().Has("ticket") {
+				t.Fatalf("ticket set despite the error: %q", req.URL.RawQuery)
+			}
+			if got := isPermanent(err); got != tc.permanent {
+				t.Errorf("permanent = %v, want %v: %v", got, tc.permanent, err)
+			}
+			if !strings.HasPrefix(err.Error(), "sse: ") {
+				t.Errorf("error lacks the sse: prefix: %v", err)
+			}
+			azCheckNoSecret(t, err, secret)
+		})
+	}
+}
+
+func TestTicketSourceNetworkError(t *testing.T) {
+	secret := azCanary()
+	e := azNewTicketEndpoint(t, nil)
+	e.Close()
+	_, err := azAuthorize(t, &TicketSource{URL: e.URL + "/ticket?k=" + secret})
+	if err == nil || isPermanent(err) {
+		t.Fatalf("endpoint down: %v, want a retryable error", err)
+	}
+	azCheckNoSecret(t, err, secret)
+	if !strings.Contains(err.Error(), "k=REDACTED") {
+		t.Errorf("error lacks the redacted URL: %v", err)
+	}
+}
+
+func TestTicketSourceBadConfig(t *testing.T) {
+	for _, src := range []*TicketSource{
+		{},
+		{URL: "/relative"},
+		{URL: "ftp://example.test/"},
+		{URL: "http://[::1"},
+		{URL: "http://127.0.0.1:1/", Method: "BAD METHOD"},
+	} {
+		_, err := azAuthorize(t, src)
+		if !isPermanent(err) {
+			t.Errorf("%+v: Authorize %v, want permanent", src, err)
+		}
+		if src.Method == "" && !isPermanent(src.Refresh(context.Background(), nil)) {
+			t.Errorf("%+v: Refresh should report the unusable URL", src)
+		}
+	}
+}
+
+func TestTicketSourceHonoursContext(t *testing.T) {
+	arrived := make(chan struct{})
+	e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
+		close(arrived)
+		<-r.Context().Done() // hold the answer until the client gives up
+		return true
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- (&TicketSource{URL: e.URL}).Authorize(ctx, httptest.NewRequest(http.MethodGet, "https://example.test/", nil))
+	}()
+	<-arrived
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Authorize did not return after cancel")
+	}
+}
+
+func TestTicketSourceUsesHTTPClient(t *testing.T) {
+	e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("X-Via") != "custom" {
+			http.Error(w, "no", http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	hc := &http.Client{Transport: azHeaderRT{http.DefaultTransport}}
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if _, err := azAuthorize(t, &TicketSource{URL: e.URL, HTTPClient: hc}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// azHeaderRT adds X-Via: custom to every request.
+type azHeaderRT struct{ base http.RoundTripper }
+
+func (rt azHeaderRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Via", "custom")
+	return rt.base.RoundTrip(r)
+}
+
+func TestTicketSourceEndToEnd(t *testing.T) {
+	clk := azNewClock()
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute, Events: 3})
+	jar, _ := cookiejar.New(nil)
+	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Cookies(jar, azLogin(srv.URL, "pw", jar))}
+	st, err := azFastClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Three events per connection: reconnects with a new ticket each time.
+	azReadUntil(t, st, 1, 7)
+	// The bearer token behind the tickets expires: the open stream gets
+	// auth_expired, the ticket endpoint refuses the cached token once, and
+	// the source refreshes it and buys a ticket with the new one.
+	clk.Advance(2 * time.Minute)
+	azReadUntil(t, st, 8, 12)
+	s := as.Stats()
+	if s.TicketReplays != 0 || s.TicketsIssued != s.StreamsOpened || s.StreamsOpened < 5 || s.Expired < 1 || s.Logins != 2 {
+		t.Fatalf("server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 logins", s)
+	}
+}
