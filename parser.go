@@ -79,12 +79,17 @@ type Parser struct {
 	maxLine  int
 	maxEvent int
 
-	data    []byte // data buffer: each data value followed by '\n'
-	typ     []byte // event type buffer
-	id      []byte // last event ID buffer (persists across events)
-	dec     []byte // scratch for decoding lines that are not valid UTF-8
-	lastID  string // last event ID string, set at dispatch
-	lastTyp string // the last custom event type dispatched, reused when equal
+	data      []byte // data buffer: each data value followed by '\n'
+	pend      bool   // the data buffer is buf[pendS:pendE] + "\n", data is empty
+	pendS     int
+	pendE     int
+	lineE     int    // where the last line returned by checkLine ends in buf
+	lineInBuf bool   // that line is buf[:lineE], not a decoded copy
+	typ       []byte // event type buffer
+	id        []byte // last event ID buffer (persists across events)
+	dec       []byte // scratch for decoding lines that are not valid UTF-8
+	lastID    string // last event ID string, set at dispatch
+	lastTyp   string // the last custom event type dispatched, reused when equal
 
 	retry   time.Duration
 	retryOK bool
@@ -193,9 +198,17 @@ func (p *Parser) processLine(line []byte) error {
 	}
 	switch string(field) {
 	case "data":
-		if len(p.data)+len(value)+1+len(p.typ)+len(p.id) > p.maxEvent {
+		if p.dataSize()+len(value)+1+len(p.typ)+len(p.id) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
+		if !p.pend && len(p.data) == 0 && p.lineInBuf {
+			// Leave a first data line in the read buffer: if it is
+			// the only one, dispatch copies it once, straight into
+			// the event's string.
+			p.pend, p.pendS, p.pendE = true, p.lineE-len(value), p.lineE
+			return nil
+		}
+		p.flushPending()
 		if n := len(p.data) + len(value) + 1; n <= cap(p.data) {
 			// Reslicing in place leaves the pointer alone: no write
 			// barrier on this hot path.
@@ -206,7 +219,7 @@ func (p *Parser) processLine(line []byte) error {
 			p.data = pzAppend(p.data, value, p.maxEvent)
 		}
 	case "event":
-		if len(p.data)+len(value)+len(p.id) > p.maxEvent {
+		if p.dataSize()+len(value)+len(p.id) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
 		if len(value) <= cap(p.typ) {
@@ -219,7 +232,7 @@ func (p *Parser) processLine(line []byte) error {
 		if bytes.IndexByte(value, 0) >= 0 {
 			return nil
 		}
-		if len(p.data)+len(p.typ)+len(value) > p.maxEvent {
+		if p.dataSize()+len(p.typ)+len(value) > p.maxEvent {
 			return p.tooLarge("event", p.maxEvent)
 		}
 		if len(value) <= cap(p.id) {
@@ -234,6 +247,23 @@ func (p *Parser) processLine(line []byte) error {
 		}
 	}
 	return nil
+}
+
+// dataSize returns the size of the data buffer, a pending line included.
+func (p *Parser) dataSize() int {
+	if p.pend {
+		return p.pendE - p.pendS + 1
+	}
+	return len(p.data)
+}
+
+// flushPending moves a data line left in the read buffer into the data
+// buffer.
+func (p *Parser) flushPending() {
+	if p.pend {
+		p.pend = false
+		p.data = pzAppend(p.data[:0], p.buf[p.pendS:p.pendE], p.maxEvent)
+	}
 }
 
 // pzAppend appends value and a line feed to data, growing data's capacity
@@ -286,11 +316,23 @@ func (p *Parser) dispatch() (Event, bool) {
 	if string(p.id) != p.lastID {
 		p.lastID = string(p.id)
 	}
-	if len(p.data) == 0 {
+	var data string
+	switch {
+	case p.pend:
+		data = string(p.buf[p.pendS:p.pendE])
+		p.pend = false
+	case len(p.data) > 0:
+		data = string(p.data[:len(p.data)-1])
+		if cap(p.data) > pzReadSize {
+			p.data = nil // do not keep a huge event's buffer for the small ones after it
+		} else {
+			p.data = p.data[:0]
+		}
+	default:
 		p.typ = p.typ[:0]
 		return Event{}, false
 	}
-	ev := Event{Type: "message", Data: string(p.data[:len(p.data)-1]), ID: p.lastID}
+	ev := Event{Type: "message", Data: data, ID: p.lastID}
 	if len(p.typ) > 0 && string(p.typ) != "message" {
 		if string(p.typ) != p.lastTyp {
 			p.lastTyp = string(p.typ)
@@ -298,11 +340,6 @@ func (p *Parser) dispatch() (Event, bool) {
 		ev.Type = p.lastTyp
 	}
 	p.typ = p.typ[:0]
-	if cap(p.data) > pzReadSize {
-		p.data = nil // do not keep a huge event's buffer for the small ones after it
-	} else {
-		p.data = p.data[:0]
-	}
 	return ev, true
 }
 
@@ -381,8 +418,10 @@ func (p *Parser) nextLine() ([]byte, error) {
 // it when it is not valid UTF-8.
 func (p *Parser) checkLine(s, e int) ([]byte, error) {
 	line := p.buf[s:e]
-	if err := p.limitErr(line); err != nil {
-		return nil, err
+	if len(line) > p.maxLine || len(line)+p.dataSize()+len(p.typ)+len(p.id) > p.maxEvent {
+		if err := p.limitErr(line); err != nil {
+			return nil, err
+		}
 	}
 	if e > p.checked {
 		// Validate from here to the last '\n' buffered in one call
@@ -396,8 +435,10 @@ func (p *Parser) checkLine(s, e int) ([]byte, error) {
 	}
 	if !p.checkedOK && !utf8.Valid(line) {
 		p.dec = pzDecode(p.dec[:0], line)
+		p.lineInBuf = false
 		return p.dec, nil
 	}
+	p.lineInBuf, p.lineE = true, e
 	return line, nil
 }
 
@@ -416,17 +457,18 @@ func (p *Parser) checkPartial() error {
 // bytes were split into reads.
 func (p *Parser) limitErr(part []byte) error {
 	n := len(part)
-	if n <= p.maxLine && n+len(p.data)+len(p.typ)+len(p.id) <= p.maxEvent {
+	size := p.dataSize()
+	if n <= p.maxLine && n+size+len(p.typ)+len(p.id) <= p.maxEvent {
 		return nil
 	}
 	base, field := 0, true // the event size is at least base+n
 	switch {
 	case bytes.HasPrefix(part, []byte("data:")):
-		base = len(p.data) - len("data: ") + 1 + len(p.typ) + len(p.id)
+		base = size - len("data: ") + 1 + len(p.typ) + len(p.id)
 	case bytes.HasPrefix(part, []byte("event:")):
-		base = len(p.data) - len("event: ") + len(p.id)
+		base = size - len("event: ") + len(p.id)
 	case bytes.HasPrefix(part, []byte("id:")):
-		base = len(p.data) + len(p.typ) - len("id: ")
+		base = size + len(p.typ) - len("id: ")
 	default:
 		field = false
 	}
@@ -470,6 +512,10 @@ func (p *Parser) skipBOM() (bool, error) {
 // unconsumed bytes to the front or growing the buffer (never beyond what
 // the line limit needs) when there is no room.
 func (p *Parser) fill() {
+	if p.start == p.end || p.end == len(p.buf) && p.start > 0 {
+		// The bytes are about to move or be overwritten.
+		p.flushPending()
+	}
 	if p.start == p.end {
 		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
 	}
