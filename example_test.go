@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -247,4 +248,84 @@ func ExampleStatusError() {
 	// Output:
 	// permanent, status 403
 	// sse: http://HOST/events?token=REDACTED: 403 Forbidden
+}
+
+func ExampleCookies() {
+	// A server with a login form and a session cookie. It ends the first
+	// session mid-stream with an auth_expired event; the Cookies source
+	// then logs in again and the stream resumes after event 1.
+	var (
+		mu      sync.Mutex
+		logins  int
+		current string
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		logins++
+		current = fmt.Sprintf("session-%d", logins)
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: current, Path: "/"})
+		mu.Unlock()
+	})
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("session")
+		mu.Lock()
+		ok := err == nil && c.Value == current
+		mu.Unlock()
+		switch {
+		case !ok:
+			w.WriteHeader(http.StatusUnauthorized)
+		case r.Header.Get("Last-Event-ID") == "":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: 1\ndata: event 1\n\nevent: auth_expired\ndata: session over\n\n")
+		case r.Header.Get("Last-Event-ID") == "1":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: 2\ndata: event 2\n\n")
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	login := func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/login", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := (&http.Client{Jar: jar}).Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		fmt.Println("logged in")
+		return nil
+	}
+	if err := login(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	c := &sse.Client{Auth: sse.Cookies(jar, login), RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	s, err := c.Connect(context.Background(), srv.URL+"/events")
+	if err != nil {
+		fmt.Println("connect:", err)
+		return
+	}
+	defer s.Close()
+	for ev := range s.Events() {
+		fmt.Println(ev.Data)
+	}
+	fmt.Println("err:", s.Err())
+	// Output:
+	// logged in
+	// event 1
+	// logged in
+	// event 2
+	// err: <nil>
 }
