@@ -188,7 +188,7 @@ func TestLoadManyStreams(t *testing.T) {
 	c := czFastClient(tr)
 	var tally czTally
 	start := time.Now()
-	czRunStreams(t, c, srv.URL, streams, n, &tally, 2*time.Minute)
+	czRunStreams(t, c, srv.URL, streams, n, &tally, 10*time.Minute)
 	took := time.Since(start)
 	tr.CloseIdleConnections()
 	srv.Close()
@@ -349,14 +349,14 @@ func TestLoadReconnectStorm(t *testing.T) {
 			t.Errorf("stream %d ended after %d events: %v", i, next-1, s.Err())
 		}()
 	}
-	czWait(t, phase1, streams, 2*time.Minute, "first events")
+	czWait(t, phase1, streams, 10*time.Minute, "first events")
 	setup := time.Since(start)
 
 	mu.Lock()
 	restart = time.Now()
 	mu.Unlock()
 	srv.CloseClientConnections()
-	czWait(t, phase2, streams, 2*time.Minute, "events after the restart")
+	czWait(t, phase2, streams, 10*time.Minute, "events after the restart")
 	wg.Wait()
 	tr.CloseIdleConnections()
 
