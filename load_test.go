@@ -392,8 +392,8 @@ func TestLoadReconnectStorm(t *testing.T) {
 		}
 	}
 	spread := pct(scheduled, 0.95) - pct(scheduled, 0.05)
-	t.Logf("%d streams (set up in %v) dropped at once; losses seen within %v; delays %v..%v; reconnections start p5 %v, p50 %v, p95 %v: p5-p95 spread %v = %.2f of the %v jitter window, busiest 100ms slot %d (%.1f%%); they complete p5 %v, p50 %v, p95 %v, last %v; %d bad resumes, %d events received, %d out of order, %d failed",
-		streams, setup.Round(time.Millisecond), pct(lost, 1), pct(delays, 0), pct(delays, 1),
+	t.Logf("%d streams (set up in %v) dropped at once; losses seen within %v; delays %v..%v (p5-p95 %v); reconnections start p5 %v, p50 %v, p95 %v: p5-p95 spread %v = %.2f of the %v jitter window, busiest 100ms slot %d (%.1f%%); they complete p5 %v, p50 %v, p95 %v, last %v; %d bad resumes, %d events received, %d out of order, %d failed",
+		streams, setup.Round(time.Millisecond), pct(lost, 1), pct(delays, 0), pct(delays, 1), pct(delays, 0.95)-pct(delays, 0.05),
 		pct(scheduled, 0.05), pct(scheduled, 0.5), pct(scheduled, 0.95), spread, float64(spread)/float64(window), window,
 		maxSlot, 100*float64(maxSlot)/float64(streams),
 		pct(reopened, 0.05), pct(reopened, 0.5), pct(reopened, 0.95), pct(reopened, 1),
