@@ -28,6 +28,11 @@ const pzReadSize = 64 << 10
 // overflow an int.
 const pzMaxLimit = 1 << 30
 
+// pzShareMax is the largest data plus id that dispatch puts in one
+// allocation when the id changes; the id string then keeps that much
+// memory alive, never more.
+const pzShareMax = 1024
+
 // pzMaxEmptyReads is how many reads in a row may return no bytes and no
 // error before Next gives up with io.ErrNoProgress, as bufio does.
 const pzMaxEmptyReads = 100
@@ -88,6 +93,7 @@ type Parser struct {
 	typ       []byte // event type buffer
 	id        []byte // last event ID buffer (persists across events)
 	dec       []byte // scratch for decoding lines that are not valid UTF-8
+	scratch   []byte // scratch for joining data and id into one string
 	lastID    string // last event ID string, set at dispatch
 	lastTyp   string // the last custom event type dispatched, reused when equal
 
@@ -183,7 +189,21 @@ func (p *Parser) Next() (Event, error) {
 
 // processLine handles one non-empty line.
 func (p *Parser) processLine(line []byte) error {
-	colon := bytes.IndexByte(line, ':')
+	// The usual field names are recognised without searching for the
+	// colon.
+	var colon int
+	switch {
+	case line[0] == ':':
+		colon = 0
+	case len(line) >= 5 && line[4] == ':' && string(line[:4]) == "data":
+		colon = 4
+	case len(line) >= 6 && line[5] == ':' && string(line[:5]) == "event":
+		colon = 5
+	case len(line) >= 3 && line[2] == ':' && line[0] == 'i' && line[1] == 'd':
+		colon = 2
+	default:
+		colon = bytes.IndexByte(line, ':')
+	}
 	if colon == 0 {
 		if p.onComment != nil {
 			p.onComment(string(pzValue(line[1:])))
@@ -313,24 +333,35 @@ func pzParseRetry(b []byte) (time.Duration, bool) {
 // dispatch handles a blank line: it commits the last event ID and returns
 // the event, if the data buffer holds any.
 func (p *Parser) dispatch() (Event, bool) {
-	if string(p.id) != p.lastID {
-		p.lastID = string(p.id)
-	}
-	var data string
+	var raw []byte // the event's data, final LF removed
 	switch {
 	case p.pend:
-		data = string(p.buf[p.pendS:p.pendE])
-		p.pend = false
+		raw = p.buf[p.pendS:p.pendE]
 	case len(p.data) > 0:
-		data = string(p.data[:len(p.data)-1])
-		if cap(p.data) > pzReadSize {
-			p.data = nil // do not keep a huge event's buffer for the small ones after it
-		} else {
-			p.data = p.data[:0]
-		}
+		raw = p.data[:len(p.data)-1]
 	default:
+		if string(p.id) != p.lastID {
+			p.lastID = string(p.id)
+		}
 		p.typ = p.typ[:0]
 		return Event{}, false
+	}
+	var data string
+	if string(p.id) == p.lastID {
+		data = string(raw)
+	} else if len(p.id) > 0 && len(raw)+len(p.id) <= pzShareMax {
+		// A new id and small data: one allocation for both.
+		p.scratch = append(append(p.scratch[:0], raw...), p.id...)
+		both := string(p.scratch)
+		data, p.lastID = both[:len(raw)], both[len(raw):]
+	} else {
+		data, p.lastID = string(raw), string(p.id)
+	}
+	p.pend = false
+	if cap(p.data) > pzReadSize {
+		p.data = nil // do not keep a huge event's buffer for the small ones after it
+	} else {
+		p.data = p.data[:0]
 	}
 	ev := Event{Type: "message", Data: data, ID: p.lastID}
 	if len(p.typ) > 0 && string(p.typ) != "message" {

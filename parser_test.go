@@ -625,6 +625,7 @@ func TestParserAllocs(t *testing.T) {
 		{"type and id reuse without data bytes", "event: update\nid: 42\ndata\n\n", 0},
 		{"message type and comments", ": ping\nevent: message\ndata\r\n\r\n", 0},
 		{"CR line ends", "data: x\r\r", 1},
+		{"new id each event shares the data allocation", "id: 1\ndata: {\"n\":1}\n\nid: 2\ndata: {\"n\":2}\n\n", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewParser(&pzLoopReader{data: []byte(tc.stream)})
