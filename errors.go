@@ -18,7 +18,7 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 // ParseError reports where a Parser stopped on input it will not accept. It
 // wraps ErrEventTooLarge, so errors.Is(err, ErrEventTooLarge) holds.
 type ParseError struct {
-	Offset int64  // bytes of the stream consumed when the limit was hit
+	Offset int64  // bytes read from the stream when the limit was hit
 	Limit  int    // the limit, in bytes, that was exceeded
 	What   string // "line" or "event"
 	Err    error  // ErrEventTooLarge
