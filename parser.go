@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Default limits of a Parser. Both can be changed with SetLimits before the
@@ -20,18 +21,35 @@ const (
 	DefaultMaxEventSize = 16 << 20
 )
 
-// pzReadSize is the size of a Parser's read buffer; it grows beyond this
-// only to hold a line longer than it, up to the line limit.
-const pzReadSize = 64 << 10
+// A Parser's read buffer starts at pzMinBuf bytes, so that an idle stream
+// holding little data stays small (net/http already buffers the body). It
+// doubles, up to pzReadSize, when the reader hands out at least half the
+// buffer in one Read, and beyond that only to hold a line longer than it,
+// up to the line limit. One Read never asks for more than pzReadSize bytes.
+// An empty buffer larger than pzMinBuf shrinks back to pzMinBuf after
+// pzShrinkReads small reads in a row (each under pzMinBuf/2 bytes): the
+// stream has slowed down.
+const (
+	pzMinBuf      = 4 << 10
+	pzReadSize    = 64 << 10
+	pzShrinkReads = 4
+)
+
+// Event strings are carved out of a shared slab: an append-only []byte
+// whose bytes are never written again once a string points at them, so
+// many events share one allocation. The first slab is pzSlabMin bytes and
+// each new one doubles, up to pzSlabMax, so that a quiet stream keeps a
+// small slab and a busy one allocates rarely. Strings longer than
+// pzSlabMax/4 get their own allocation, so that the slab wastes little at
+// its end and a retained big string never pins a slab.
+const (
+	pzSlabMin = 256
+	pzSlabMax = 8 << 10
+)
 
 // pzMaxLimit caps both limits, so that sizes derived from them cannot
 // overflow an int.
 const pzMaxLimit = 1 << 30
-
-// pzShareMax is the largest data plus id that dispatch puts in one
-// allocation when the id changes; the id string then keeps that much
-// memory alive, never more.
-const pzShareMax = 1024
 
 // pzMaxEmptyReads is how many reads in a row may return no bytes and no
 // error before Next gives up with io.ErrNoProgress, as bufio does.
@@ -54,11 +72,17 @@ type Event struct {
 // want a Client, which runs a Parser on every connection; use a Parser
 // directly to read a stream from elsewhere.
 //
-// A Parser reads lazily through its own 64 KiB buffer and never holds more
-// than its limits (see SetLimits): a line longer than the line limit, or an
-// event whose data, type and id together exceed the event limit, stops it
-// with a *ParseError wrapping ErrEventTooLarge, after it has read at most
-// one read buffer past the byte that broke the limit. Errors are sticky:
+// A Parser reads lazily through its own buffer, which starts at 4 KiB and
+// grows to 64 KiB only while the reader keeps it full, and it never holds
+// more than its limits (see SetLimits): a line longer than the line limit,
+// or an event whose data, type and id together exceed the event limit,
+// stops it with a *ParseError wrapping ErrEventTooLarge, after it has read
+// at most 64 KiB past the byte that broke the limit.
+//
+// The strings of the events it returns are carved out of shared blocks of
+// up to 8 KiB, so that many events cost one allocation: an Event (or any of
+// its strings) kept after later ones were parsed keeps at most one such
+// block alive; data longer than 2 KiB has its own allocation. Errors are sticky:
 // once Next has returned an error, it returns the same error forever.
 //
 // A Parser is not safe for concurrent use: call its methods from one
@@ -93,7 +117,8 @@ type Parser struct {
 	typ       []byte // event type buffer
 	id        []byte // last event ID buffer (persists across events)
 	dec       []byte // scratch for decoding lines that are not valid UTF-8
-	scratch   []byte // scratch for joining data and id into one string
+	slab      []byte // strings are carved from slab[len(slab):cap(slab)]; see pzSlabMin
+	smallRead int    // how many reads in a row returned under pzMinBuf/2 bytes
 	lastID    string // last event ID string, set at dispatch
 	lastTyp   string // the last custom event type dispatched, reused when equal
 
@@ -166,7 +191,7 @@ func (p *Parser) Next() (Event, error) {
 	}
 	if !p.started {
 		p.started = true
-		p.buf = make([]byte, pzReadSize)
+		p.buf = make([]byte, pzMinBuf)
 	}
 	for {
 		line, err := p.nextLine()
@@ -341,21 +366,20 @@ func (p *Parser) dispatch() (Event, bool) {
 		raw = p.data[:len(p.data)-1]
 	default:
 		if string(p.id) != p.lastID {
-			p.lastID = string(p.id)
+			p.lastID = p.str(p.id)
 		}
 		p.typ = p.typ[:0]
 		return Event{}, false
 	}
 	var data string
-	if string(p.id) == p.lastID {
-		data = string(raw)
-	} else if len(p.id) > 0 && len(raw)+len(p.id) <= pzShareMax {
-		// A new id and small data: one allocation for both.
-		p.scratch = append(append(p.scratch[:0], raw...), p.id...)
-		both := string(p.scratch)
-		data, p.lastID = both[:len(raw)], both[len(raw):]
-	} else {
-		data, p.lastID = string(raw), string(p.id)
+	switch {
+	case string(p.id) == p.lastID:
+		data = p.str(raw)
+	case len(raw)+len(p.id) <= pzSlabMax/4:
+		// A new id and small data: carved together, one copy.
+		data, p.lastID = p.str2(raw, p.id)
+	default:
+		data, p.lastID = p.str(raw), p.str(p.id)
 	}
 	p.pend = false
 	if cap(p.data) > pzReadSize {
@@ -366,12 +390,40 @@ func (p *Parser) dispatch() (Event, bool) {
 	ev := Event{Type: "message", Data: data, ID: p.lastID}
 	if len(p.typ) > 0 && string(p.typ) != "message" {
 		if string(p.typ) != p.lastTyp {
-			p.lastTyp = string(p.typ)
+			p.lastTyp = p.str(p.typ)
 		}
 		ev.Type = p.lastTyp
 	}
 	p.typ = p.typ[:0]
 	return ev, true
+}
+
+// str returns b as a string, carved out of the slab when it is small.
+func (p *Parser) str(b []byte) string {
+	if len(b) > pzSlabMax/4 {
+		return string(b)
+	}
+	s, _ := p.str2(b, nil)
+	return s
+}
+
+// str2 copies a and b next to each other into the slab and returns them as
+// strings; len(a)+len(b) must be at most pzSlabMax/4. The bytes of the
+// slab that a string points at are never written again (the slab is only
+// appended to, and replaced when full), which is what makes unsafe.String
+// safe here.
+func (p *Parser) str2(a, b []byte) (string, string) {
+	n := len(a) + len(b)
+	if n == 0 {
+		return "", ""
+	}
+	if n > cap(p.slab)-len(p.slab) {
+		p.slab = make([]byte, 0, min(max(2*cap(p.slab), pzSlabMin, n), pzSlabMax))
+	}
+	off := len(p.slab)
+	p.slab = append(append(p.slab, a...), b...)
+	s := unsafe.String(&p.slab[off], n)
+	return s[:len(a)], s[len(a):]
 }
 
 // tooLarge builds the error for an exceeded limit.
@@ -539,9 +591,11 @@ func (p *Parser) skipBOM() (bool, error) {
 	return false, nil
 }
 
-// fill reads once from r into the free end of the buffer, first moving the
-// unconsumed bytes to the front or growing the buffer (never beyond what
-// the line limit needs) when there is no room.
+// fill reads once from r into the free end of the buffer. When there is no
+// room, or nothing is left to keep, it first moves the unconsumed bytes to
+// the front of the buffer, or of a new one: larger when the reader hands
+// out big reads or the buffered line needs it, smaller when the buffer is
+// empty and the reads have become small (see pzMinBuf).
 func (p *Parser) fill() {
 	if p.start == p.end || p.end == len(p.buf) && p.start > 0 {
 		// The bytes are about to move or be overwritten.
@@ -549,36 +603,54 @@ func (p *Parser) fill() {
 	}
 	if p.start == p.end {
 		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
-	}
-	if p.end == len(p.buf) {
-		if p.start > 0 {
-			n := p.start
-			copy(p.buf, p.buf[n:p.end])
-			p.start, p.end = 0, p.end-n
-			// Neither '\n' nor '\r' is at or after start (the
-			// line is unterminated), so the searches resume where
-			// they stopped.
-			p.lf, p.cr, p.checked = -1, -1, 0
-			p.lfFrom, p.crFrom = max(0, p.lfFrom-n), max(0, p.crFrom-n)
-		} else {
-			// The buffered line is at most maxLine bytes (checkPartial),
-			// so a buffer of maxLine+1 bytes always has room.
-			size := min(2*len(p.buf), max(pzReadSize, p.maxLine+1))
-			nb := make([]byte, size)
-			copy(nb, p.buf[:p.end])
-			p.buf = nb
+		if len(p.buf) > pzMinBuf && p.smallRead >= pzShrinkReads {
+			p.buf = make([]byte, pzMinBuf)
 		}
 	}
+	if p.end == len(p.buf) {
+		size := len(p.buf)
+		if p.start == 0 {
+			// The buffered line is at most maxLine bytes (checkPartial),
+			// so a buffer of maxLine+1 bytes always has room.
+			size = min(2*len(p.buf), max(pzReadSize, p.maxLine+1))
+		} else if len(p.buf) < pzReadSize && p.smallRead < 0 {
+			size = 2 * len(p.buf)
+		}
+		n := p.start
+		if size != len(p.buf) {
+			nb := make([]byte, size)
+			copy(nb, p.buf[n:p.end])
+			p.buf = nb
+		} else {
+			copy(p.buf, p.buf[n:p.end])
+		}
+		p.start, p.end = 0, p.end-n
+		// Neither '\n' nor '\r' is at or after start (the line is
+		// unterminated), so the searches resume where they stopped.
+		p.lf, p.cr, p.checked = -1, -1, 0
+		p.lfFrom, p.crFrom = max(0, p.lfFrom-n), max(0, p.crFrom-n)
+	}
 	for i := 0; i < pzMaxEmptyReads; i++ {
-		// Read at most one read buffer at a time, so that a limit is
+		// Read at most pzReadSize bytes at a time, so that a limit is
 		// overshot by at most that much however large the buffer grew.
-		n, err := p.r.Read(p.buf[p.end:min(len(p.buf), p.end+pzReadSize)])
-		if n < 0 || n > min(len(p.buf)-p.end, pzReadSize) {
+		want := min(len(p.buf)-p.end, pzReadSize)
+		n, err := p.r.Read(p.buf[p.end : p.end+want])
+		if n < 0 || n > want {
 			p.rerr = errPzBadRead
 			return
 		}
 		p.end += n
 		p.read += int64(n)
+		// smallRead < 0 marks a read of at least half the buffer: the
+		// next time the bytes move, the buffer doubles.
+		switch {
+		case 2*n >= len(p.buf):
+			p.smallRead = -1
+		case 2*n < pzMinBuf:
+			p.smallRead = max(p.smallRead, 0) + 1
+		default:
+			p.smallRead = 0
+		}
 		if err != nil {
 			p.rerr = err
 			return
