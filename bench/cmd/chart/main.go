@@ -152,9 +152,8 @@ var (
 	peers         = map[string]bool{"go-sse": true, "r3labs": true, "launchdarkly": true}
 	readerTitle   = map[string]string{"bytes": "bytes.Reader", "4k": "4 KiB reads", "7b": "7-byte reads"}
 	workloadTitle = map[string]string{
-		"small": "small (100k × ~90 B, id)", "1kib": "1 KiB (20k, type+id)",
-		"multiline": "multiline (20k × 20 lines)", "1mib": "1 MiB (50 × one line)",
-		"small-crlf": "small, CRLF",
+		"small": "small", "1kib": "1 KiB", "multiline": "20 lines",
+		"1mib": "1 MiB", "small-crlf": "small CRLF",
 	}
 )
 
@@ -478,7 +477,7 @@ func drawSVG(res *results) string {
 	}
 
 	const (
-		left, right, top, panelH, gap, bar, groupGap = 70.0, 20.0, 60.0, 220.0, 70.0, 14.0, 26.0
+		left, right, top, panelH, gap, bar, groupGap = 70.0, 20.0, 60.0, 220.0, 70.0, 16.0, 30.0
 	)
 	groupW := float64(len(shown))*bar + groupGap
 	width := left + right + float64(len(workloads))*groupW
