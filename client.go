@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -144,7 +143,8 @@ type Stream struct {
 	cancel context.CancelCauseFunc
 	force  chan struct{}
 
-	lastID atomic.Pointer[string]
+	idMu   sync.Mutex // guards lastID; a plain string costs no allocation to store
+	lastID string
 
 	mu     sync.Mutex
 	err    error
@@ -173,10 +173,9 @@ func (s *Stream) Err() error {
 // sends as Last-Event-ID. It includes IDs set by blocks that dispatched no
 // event.
 func (s *Stream) LastEventID() string {
-	if p := s.lastID.Load(); p != nil {
-		return *p
-	}
-	return ""
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	return s.lastID
 }
 
 // Reconnect closes the current connection, if one is open, and connects
@@ -251,10 +250,7 @@ func (c *Client) Do(req *http.Request) (*Stream, error) {
 		cancel: cancel,
 		force:  make(chan struct{}, 1),
 	}
-	if cfg.lastEventID != "" {
-		id := cfg.lastEventID
-		s.lastID.Store(&id)
-	}
+	s.lastID = cfg.lastEventID
 	r := &runner{cfg: cfg, s: s, tmpl: tmpl, ready: make(chan error, 1)}
 	r.hc = cfg.httpClient(r)
 	go r.run(ctx)

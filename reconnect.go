@@ -579,7 +579,9 @@ func (r *runner) deliverSlow(ctx context.Context, body io.Reader, ev Event) bool
 func (r *runner) storeID(cur *string, id string) {
 	if id != *cur {
 		*cur = id
-		r.s.lastID.Store(&id)
+		r.s.idMu.Lock()
+		r.s.lastID = id
+		r.s.idMu.Unlock()
 	}
 }
 
