@@ -194,10 +194,13 @@ func (p *Parser) Next() (Event, error) {
 		p.buf = make([]byte, pzMinBuf)
 	}
 	for {
-		line, err := p.nextLine()
-		if err != nil {
-			p.err = err
-			return Event{}, err
+		line, ok := p.fastLine()
+		if !ok {
+			var err error
+			if line, err = p.nextLine(); err != nil {
+				p.err = err
+				return Event{}, err
+			}
 		}
 		if len(line) == 0 {
 			if ev, ok := p.dispatch(); ok {
@@ -408,20 +411,25 @@ func (p *Parser) str(b []byte) string {
 }
 
 // str2 copies a and b next to each other into the slab and returns them as
-// strings; len(a)+len(b) must be at most pzSlabMax/4. The bytes of the
-// slab that a string points at are never written again (the slab is only
-// appended to, and replaced when full), which is what makes unsafe.String
-// safe here.
+// strings; len(a)+len(b) must be at most pzSlabMax/4. The slab is only
+// appended to, and replaced (never reused) when full, so the bytes that a
+// string points at are never written again: that is what makes
+// unsafe.String safe here.
 func (p *Parser) str2(a, b []byte) (string, string) {
 	n := len(a) + len(b)
 	if n == 0 {
 		return "", ""
 	}
-	if n > cap(p.slab)-len(p.slab) {
-		p.slab = make([]byte, 0, min(max(2*cap(p.slab), pzSlabMin, n), pzSlabMax))
-	}
 	off := len(p.slab)
-	p.slab = append(append(p.slab, a...), b...)
+	if n > cap(p.slab)-off {
+		p.slab = make([]byte, 0, min(max(2*cap(p.slab), pzSlabMin, n), pzSlabMax))
+		off = 0
+	}
+	// Reslicing in place and copying avoids append's checks (and the
+	// write barrier of storing a new pointer).
+	p.slab = p.slab[:off+n]
+	copy(p.slab[off:], a)
+	copy(p.slab[off+len(a):], b)
 	s := unsafe.String(&p.slab[off], n)
 	return s[:len(a)], s[len(a):]
 }
@@ -497,6 +505,61 @@ func (p *Parser) nextLine() ([]byte, error) {
 	}
 }
 
+// fastLine returns the next line, as nextLine does, in the usual case: a
+// '\n' is buffered with no '\r' before it, the line is within the limits
+// and valid UTF-8. Otherwise it reports false, having changed nothing but
+// the cached search results, and nextLine does the rest. It repeats what
+// nextLine and checkLine do for such a line, with fewer tests.
+func (p *Parser) fastLine() ([]byte, bool) {
+	s := p.start
+	if p.skipLF || !p.bomDone {
+		return nil, false
+	}
+	lf := p.lf
+	if lf < s {
+		if p.lfFrom >= p.end {
+			return nil, false // no '\n' buffered
+		}
+		from := max(s, p.lfFrom)
+		k := bytes.IndexByte(p.buf[from:p.end], '\n')
+		if k < 0 {
+			p.lf, p.lfFrom = -1, p.end
+			return nil, false
+		}
+		lf = from + k
+		p.lf, p.lfFrom = lf, lf+1
+	}
+	// No '\r' before lf: the next one is after it, or the search for
+	// one has covered buf[s:lf] in vain.
+	if !(p.cr > lf || p.cr < s && p.crFrom > lf) {
+		return nil, false
+	}
+	n := lf - s
+	if n > p.maxLine || n+p.dataSize()+len(p.typ)+len(p.id) > p.maxEvent {
+		return nil, false
+	}
+	if lf > p.checked {
+		p.validate(s, lf)
+	}
+	if !p.checkedOK {
+		return nil, false
+	}
+	p.start = lf + 1
+	p.lineInBuf, p.lineE = true, lf
+	return p.buf[s:lf], true
+}
+
+// validate checks buf[s:] for valid UTF-8, up to the last '\n' buffered
+// and at least to e, in one call rather than line by line. Lines end at
+// ASCII bytes, so every line inside a valid span is valid.
+func (p *Parser) validate(s, e int) {
+	p.checked = e
+	if k := bytes.LastIndexByte(p.buf[e:p.end], '\n'); k >= 0 {
+		p.checked = e + k
+	}
+	p.checkedOK = utf8.Valid(p.buf[s:p.checked])
+}
+
 // checkLine applies the limits to the complete line buf[s:e] and decodes
 // it when it is not valid UTF-8.
 func (p *Parser) checkLine(s, e int) ([]byte, error) {
@@ -507,14 +570,7 @@ func (p *Parser) checkLine(s, e int) ([]byte, error) {
 		}
 	}
 	if e > p.checked {
-		// Validate from here to the last '\n' buffered in one call
-		// rather than line by line. Lines end at ASCII bytes, so every
-		// line inside a valid span is valid.
-		p.checked = e
-		if k := bytes.LastIndexByte(p.buf[e:p.end], '\n'); k >= 0 {
-			p.checked = e + k
-		}
-		p.checkedOK = utf8.Valid(p.buf[s:p.checked])
+		p.validate(s, e)
 	}
 	if !p.checkedOK && !utf8.Valid(line) {
 		p.dec = pzDecode(p.dec[:0], line)
