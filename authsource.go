@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
 )
 
 // AuthSource supplies the credentials of a stream's connection attempts.
@@ -28,11 +31,178 @@ type AuthSource interface {
 	Refresh(ctx context.Context, rejected *http.Response) error
 }
 
+// Bearer sends a token from ts as "Authorization: Bearer"; on a 401 it
+// drops its cached token and asks ts again (refresh-on-401).
+//
+// The source keeps its own cached token and asks ts for a new one only when
+// it has none, when the cached one has expired, or when Refresh is told
+// that the server refused the cached one. Concurrent refusals of the same
+// token (many streams sharing the source) cause one call to ts, not one
+// each; a Refresh for a token that was already replaced calls nothing.
+//
+// ts should return a new token when asked after a refusal. The
+// oauth2.TokenSource of oauth2.Config and clientcredentials.Config is an
+// oauth2.ReuseTokenSource that keeps serving the same token until it
+// expires, so a token the server revoked would come back: Refresh then
+// fails with a *PermanentError. To refresh on every 401, pass a source
+// whose Token fetches anew on each call, for example one calling
+// clientcredentials.Config.Token(ctx).
+//
+// Token takes no context, so the source calls it on a goroutine of its
+// own: Authorize and Refresh return when their ctx is done, while that call
+// runs to completion and its token is kept for the next attempt. At most one
+// such call runs at a time.
+//
+// Errors: a token endpoint's answer is reduced to its status code (and a
+// standard OAuth2 error code such as "invalid_client"); its body is never
+// repeated. A 4xx answer, an empty token, or a token holding CR, LF or NUL
+// is a *PermanentError; other failures are retried by the Client.
+//
+// The returned AuthSource is safe for concurrent use by multiple goroutines.
+func Bearer(ts oauth2.TokenSource) AuthSource {
+	return &azBearer{ts: ts}
+}
+
+// azBearer is the AuthSource returned by Bearer.
+type azBearer struct {
+	ts oauth2.TokenSource
+
+	mu      sync.Mutex
+	tok     *oauth2.Token // the cached token; nil when none
+	refused string        // the last access token the server refused
+	fetch   *azFetch      // the call to ts in progress, if any
+}
+
+// azFetch is one call to a TokenSource, shared by every caller waiting for it.
+type azFetch struct {
+	done chan struct{} // closed when tok and err are set
+	tok  *oauth2.Token
+	err  error
+}
+
+// Authorize sets "Authorization: Bearer <token>" on req.
+func (b *azBearer) Authorize(ctx context.Context, req *http.Request) error {
+	tok, err := b.token(ctx)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	return nil
+}
+
+// Refresh drops the cached token when it is the one in rejected.Request and
+// fetches a new one.
+func (b *azBearer) Refresh(ctx context.Context, rejected *http.Response) error {
+	refused, known := azRefusedBearer(rejected)
+	b.mu.Lock()
+	if b.fetch == nil {
+		if b.tok == nil || (known && b.tok.AccessToken != refused) {
+			// Already dropped or replaced: the next Authorize fetches
+			// or uses the new token.
+			b.mu.Unlock()
+			return nil
+		}
+		b.refused = b.tok.AccessToken
+		b.tok = nil
+	}
+	b.mu.Unlock()
+	_, err := b.token(ctx)
+	return err
+}
+
+// azRefusedBearer returns the bearer token a refused request carried.
+func azRefusedBearer(rejected *http.Response) (tok string, known bool) {
+	if rejected == nil || rejected.Request == nil {
+		return "", false
+	}
+	h := rejected.Request.Header.Get("Authorization")
+	if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+		return h[len("Bearer "):], true
+	}
+	return "", true
+}
+
+// token returns the cached token, or waits for a call to ts (starting one
+// when none is running) until it ends or ctx is done.
+func (b *azBearer) token(ctx context.Context) (*oauth2.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.fetch == nil && b.tok.Valid() {
+		tok := b.tok
+		b.mu.Unlock()
+		return tok, nil
+	}
+	f := b.fetch
+	if f == nil {
+		f = &azFetch{done: make(chan struct{})}
+		b.fetch = f
+		go b.run(f)
+	}
+	b.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run calls ts once and publishes the result to f and the cache.
+func (b *azBearer) run(f *azFetch) {
+	tok, err := b.ts.Token()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case err != nil:
+		err = azTokenError("token source", err)
+	case tok == nil || tok.AccessToken == "":
+		err = &PermanentError{Err: errors.New("sse: token source returned an empty token")}
+	case hasCtl(tok.AccessToken):
+		err = &PermanentError{Err: errors.New("sse: token holds CR, LF or NUL")}
+	case b.refused != "" && tok.AccessToken == b.refused:
+		err = &PermanentError{Err: errors.New("sse: token source returned the token the server refused; " +
+			"pass a TokenSource that fetches a new token on every call " +
+			"(for example one calling clientcredentials.Config.Token)")}
+	default:
+		b.tok = tok
+	}
+	if err != nil {
+		tok = nil
+	}
+	f.tok, f.err = tok, err
+	b.fetch = nil
+	close(f.done)
+}
+
+// azOAuthCodes are the error codes of RFC 6749 section 5.2: the only parts
+// of a token endpoint's answer that go into an error string.
+var azOAuthCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+}
+
 // azTokenError turns an error from a token fetch into one that repeats no
 // part of the answer's body and no query value: an endpoint's 4xx is
 // permanent, anything else is retried. Context errors stay reachable with
 // errors.Is.
 func azTokenError(what string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code := 0
+		if re.Response != nil {
+			code = re.Response.StatusCode
+		}
+		msg := fmt.Sprintf("sse: %s: token endpoint answered %d", what, code)
+		if azOAuthCodes[re.ErrorCode] {
+			msg += " " + re.ErrorCode
+		}
+		if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+			return &PermanentError{Err: errors.New(msg)}
+		}
+		return errors.New(msg)
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return &azCauseError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, azRedact(ue.URL), azErrText(ue.Err)), cause: ue.Err}

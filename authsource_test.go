@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // azCanary returns a fresh random secret to look for where it must not be.
@@ -70,6 +72,11 @@ func azCheckNoSecret(t *testing.T, err error, secret string) {
 	}
 }
 
+// azTokenFunc is an oauth2.TokenSource made of a function.
+type azTokenFunc func() (*oauth2.Token, error)
+
+func (f azTokenFunc) Token() (*oauth2.Token, error) { return f() }
+
 // azRejected returns a 401 response to a request that carried header.
 func azRejected(header, value string) *http.Response {
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
@@ -84,6 +91,314 @@ func azAuthorize(t *testing.T, src AuthSource) (*http.Request, error) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/events?x=1", nil)
 	return req, src.Authorize(context.Background(), req)
+}
+
+// azTokenEndpoint serves an OAuth2 token endpoint that answers each request
+// with access token "tok<N>" (N counting from 1), or with handle's answer
+// when handle is set and returns a non-zero code.
+type azTokenEndpoint struct {
+	*httptest.Server
+	hits   atomic.Int32
+	handle func(n int32, r *http.Request) (code int, body string)
+}
+
+func azNewTokenEndpoint(t *testing.T, handle func(n int32, r *http.Request) (int, string)) *azTokenEndpoint {
+	t.Helper()
+	e := &azTokenEndpoint{handle: handle}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := e.hits.Add(1)
+		_ = r.ParseForm()
+		if e.handle != nil {
+			if code, body := e.handle(n, r); code != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				fmt.Fprint(w, body)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"tok%d","token_type":"bearer","expires_in":3600}`, n)
+	}))
+	t.Cleanup(e.Close)
+	return e
+}
+
+// azFreshSource returns a TokenSource that asks cfg's endpoint on every
+// call, the fix Bearer's documentation recommends.
+func azFreshSource(cfg *clientcredentials.Config) oauth2.TokenSource {
+	return azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(context.Background()) })
+}
+
+func TestBearerAuthorizeCachesToken(t *testing.T) {
+	e := azNewTokenEndpoint(t, nil)
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
+	src := Bearer(azFreshSource(cfg))
+	// Concurrent first attempts share one fetch.
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
+			if err := src.Authorize(context.Background(), req); err != nil || req.Header.Get("Authorization") != "Bearer tok1" {
+				t.Errorf("Authorize: %v, %q", err, req.Header.Get("Authorization"))
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < 3; i++ {
+		req, err := azAuthorize(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := req.Header.Get("Authorization"); got != "Bearer tok1" {
+			t.Fatalf("Authorization = %q, want Bearer tok1", got)
+		}
+	}
+	if n := e.hits.Load(); n != 1 {
+		t.Fatalf("token endpoint hit %d times, want 1", n)
+	}
+}
+
+func TestBearerRefreshOnce(t *testing.T) {
+	e := azNewTokenEndpoint(t, nil)
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
+	src := Bearer(azFreshSource(cfg))
+	if _, err := azAuthorize(t, src); err != nil {
+		t.Fatal(err)
+	}
+
+	// 20 streams sharing the source are refused tok1 at once.
+	const n = 20
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			errs <- src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1"))
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Refresh: %v", err)
+		}
+	}
+	if got := e.hits.Load(); got != 2 {
+		t.Fatalf("token endpoint hit %d times for %d concurrent refusals, want 2 (first token + one refresh)", got, n)
+	}
+	req, err := azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Get("Authorization"); got != "Bearer tok2" {
+		t.Fatalf("after Refresh, Authorization = %q, want Bearer tok2", got)
+	}
+
+	// A late refusal of the replaced token fetches nothing.
+	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.hits.Load(); got != 2 {
+		t.Fatalf("Refresh of an already replaced token fetched: %d hits", got)
+	}
+	// A refusal of the current one fetches again.
+	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.hits.Load(); got != 3 {
+		t.Fatalf("Refresh of the current token: %d hits, want 3", got)
+	}
+}
+
+func TestBearerReuseTokenSourceIsPermanent(t *testing.T) {
+	e := azNewTokenEndpoint(t, nil)
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
+	src := Bearer(cfg.TokenSource(context.Background())) // a ReuseTokenSource
+	if _, err := azAuthorize(t, src); err != nil {
+		t.Fatal(err)
+	}
+	err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1"))
+	var perm *PermanentError
+	if !errors.As(err, &perm) {
+		t.Fatalf("Refresh with a caching source: %v, want a *PermanentError", err)
+	}
+	if !strings.Contains(err.Error(), "fetches a new token on every call") {
+		t.Fatalf("error does not say what to pass instead: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "sse: ") {
+		t.Fatalf("error lacks the sse: prefix: %v", err)
+	}
+	// The refused token is not handed out again.
+	if _, err := azAuthorize(t, src); !errors.As(err, &perm) {
+		t.Fatalf("Authorize after the refusal: %v, want a *PermanentError", err)
+	}
+}
+
+func TestBearerRefreshTokenFlow(t *testing.T) {
+	var grants sync.Map
+	e := azNewTokenEndpoint(t, func(n int32, r *http.Request) (int, string) {
+		grants.Store(n, r.PostForm.Get("grant_type")+" "+r.PostForm.Get("refresh_token"))
+		// Tokens live 1 s, less than oauth2's 10 s expiry margin, so the
+		// ReuseTokenSource refreshes on every call.
+		return 200, fmt.Sprintf(`{"access_token":"tok%d","token_type":"Bearer","expires_in":1,"refresh_token":"rt%d"}`, n, n)
+	})
+	cfg := &oauth2.Config{ClientID: "id", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: e.URL}}
+	expired := &oauth2.Token{AccessToken: "old", RefreshToken: "rt0", Expiry: time.Now().Add(-time.Hour)}
+	src := Bearer(cfg.TokenSource(context.Background(), expired))
+	req, err := azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Get("Authorization"); got != "Bearer tok1" {
+		t.Fatalf("Authorization = %q, want the refreshed Bearer tok1", got)
+	}
+	if g, _ := grants.Load(int32(1)); g != "refresh_token rt0" {
+		t.Fatalf("first grant = %q, want refresh_token rt0", g)
+	}
+	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1")); err != nil {
+		t.Fatal(err)
+	}
+	req, err = azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Get("Authorization"); got == "Bearer tok1" || !strings.HasPrefix(got, "Bearer tok") {
+		t.Fatalf("after Refresh, Authorization = %q, want a new token", got)
+	}
+	if g, _ := grants.Load(int32(2)); g != "refresh_token rt1" {
+		t.Fatalf("second grant = %q, want refresh_token rt1 (the rotated one)", g)
+	}
+}
+
+func TestBearerTokenEndpointErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		code      int
+		body      string // %s is the secret
+		permanent bool
+		want      string
+	}{
+		{"401 echo", 401, `{"error":"invalid_client","error_description":"bad secret %s"}`, true, "401 invalid_client"},
+		{"400 custom code", 400, `{"error":"%s"}`, true, "400"},
+		{"403 text", 403, `forbidden: %s`, true, "403"},
+		{"429", 429, `slow down %s`, false, "429"},
+		{"500", 500, `oops %s`, false, "500"},
+		{"503 json", 503, `{"error":"temporarily_unavailable","error_description":"%s"}`, false, "503"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := azCanary()
+			e := azNewTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
+				// The body echoes the secret the client sent.
+				return tc.code, fmt.Sprintf(tc.body, r.PostForm.Get("client_secret"))
+			})
+			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: e.URL, AuthStyle: oauth2.AuthStyleInParams}
+			_, err := azAuthorize(t, Bearer(azFreshSource(cfg)))
+			if err == nil {
+				t.Fatal("Authorize succeeded")
+			}
+			azCheckNoSecret(t, err, secret)
+			if got := isPermanent(err); got != tc.permanent {
+				t.Errorf("permanent = %v, want %v: %v", got, tc.permanent, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sse: ") {
+				t.Errorf("error %q does not start with sse: and say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBearerNetworkErrorRedactsURL(t *testing.T) {
+	secret := azCanary()
+	e := azNewTokenEndpoint(t, nil)
+	e.Close() // connection refused from now on
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: e.URL + "/token?key=" + secret}
+	_, err := azAuthorize(t, Bearer(azFreshSource(cfg)))
+	if err == nil || isPermanent(err) {
+		t.Fatalf("Authorize with the endpoint down: %v, want a retryable error", err)
+	}
+	azCheckNoSecret(t, err, secret)
+	if !strings.Contains(err.Error(), "key=REDACTED") {
+		t.Errorf("error does not show the redacted URL: %v", err)
+	}
+}
+
+func TestBearerHonoursContext(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	src := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+		calls.Add(1)
+		<-release
+		return &oauth2.Token{AccessToken: "late"}, nil
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- src.Authorize(ctx, httptest.NewRequest(http.MethodGet, "https://example.test/", nil))
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Authorize after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Authorize did not return after its context was cancelled")
+	}
+	// Refresh also returns at once while the call is still blocked.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := src.Refresh(ctx2, azRejected("", "")); !errors.Is(err, context.Canceled) && err != nil {
+		t.Fatalf("Refresh with a cancelled context: %v", err)
+	}
+	// The call in flight completes, and its token is used without a second call.
+	close(release)
+	req, err := azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("Authorization") != "Bearer late" || calls.Load() != 1 {
+		t.Fatalf("Authorization %q after %d calls, want Bearer late after 1", req.Header.Get("Authorization"), calls.Load())
+	}
+}
+
+func TestBearerBadTokens(t *testing.T) {
+	for _, tok := range []*oauth2.Token{nil, {}, {AccessToken: "a\r\nX-Evil: 1"}, {AccessToken: "a\x00b"}, {AccessToken: "a\nb"}} {
+		src := Bearer(azTokenFunc(func() (*oauth2.Token, error) { return tok, nil }))
+		req, err := azAuthorize(t, src)
+		if !isPermanent(err) {
+			t.Errorf("token %#v: err = %v, want a *PermanentError", tok, err)
+		}
+		if req.Header.Get("Authorization") != "" {
+			t.Errorf("token %#v was set: %q", tok, req.Header.Get("Authorization"))
+		}
+	}
+}
+
+func TestBearerExpiredCacheFetchesAgain(t *testing.T) {
+	var n atomic.Int32
+	src := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+		i := n.Add(1)
+		// Expired already: the source must not serve it from its cache.
+		return &oauth2.Token{AccessToken: fmt.Sprint("t", i), Expiry: time.Now().Add(-time.Minute)}, nil
+	}))
+	for i := 1; i <= 2; i++ {
+		req, err := azAuthorize(t, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := req.Header.Get("Authorization"), fmt.Sprint("Bearer t", i); got != want {
+			t.Fatalf("attempt %d: %q, want %q", i, got, want)
+		}
+	}
 }
 
 func TestQueryToken(t *testing.T) {
@@ -130,6 +445,26 @@ func TestQueryToken(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || called {
 		t.Fatalf("cancelled Authorize: %v (called %v)", err, called)
 	}
+}
+
+func TestQueryTokenEndpointErrorRedacted(t *testing.T) {
+	secret := azCanary()
+	e := azNewTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
+		return 401, `{"error":"invalid_client","error_description":"` + r.PostForm.Get("client_secret") + `"}`
+	})
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: e.URL, AuthStyle: oauth2.AuthStyleInParams}
+	src := QueryToken("", func(ctx context.Context) (string, error) {
+		tok, err := cfg.Token(ctx)
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	})
+	_, err := azAuthorize(t, src)
+	if !isPermanent(err) {
+		t.Fatalf("401 from the token endpoint: %v, want permanent", err)
+	}
+	azCheckNoSecret(t, err, secret)
 }
 
 // azLoginServer serves POST /login, which sets session=s<N>.
@@ -415,6 +750,70 @@ func azReadUntil(t *testing.T, st *Stream, from, last int) {
 		case <-timeout:
 			t.Fatalf("timed out waiting for event %d", want)
 		}
+	}
+}
+
+func TestBearerEndToEndExpiryMidStream(t *testing.T) {
+	clk := azNewClock()
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute})
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+	var attempts azAttempts
+	st, err := azFastClient(Bearer(azFreshSource(cfg)), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	azReadUntil(t, st, 1, 3)
+	clk.Advance(2 * time.Minute) // the token expires: auth_expired, then close
+	azReadUntil(t, st, 4, 10)
+	if n, err := strconv.Atoi(st.LastEventID()); err != nil || n < 10 {
+		t.Fatalf("LastEventID %q, want 10 or more", st.LastEventID())
+	}
+	s := as.Stats()
+	if s.Expired != 1 || s.TokensIssued != 2 || s.StreamsOpened != 2 || s.Rejected != 0 {
+		t.Fatalf("server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+	}
+	if got := fmt.Sprint(attempts.statuses()); got != "[200 200]" {
+		t.Fatalf("attempts %s, want [200 200] (refresh on auth_expired, reconnect at once)", got)
+	}
+}
+
+func TestBearerEndToEnd401(t *testing.T) {
+	clk := azNewClock()
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret"})
+	revoked, _ := as.IssueToken()
+	as.Revoke(revoked)
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+	var calls atomic.Int32
+	ts := azTokenFunc(func() (*oauth2.Token, error) {
+		if calls.Add(1) == 1 {
+			return &oauth2.Token{AccessToken: revoked}, nil // what a stale cache would hold
+		}
+		return cfg.Token(context.Background())
+	})
+	var attempts azAttempts
+	st, err := azFastClient(Bearer(ts), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	azReadUntil(t, st, 1, 3)
+	if s := as.Stats(); s.Rejected != 1 || s.StreamsOpened != 1 || calls.Load() != 2 {
+		t.Fatalf("stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+	}
+	if got := fmt.Sprint(attempts.statuses()); got != "[401 200]" {
+		t.Fatalf("attempts %s, want [401 200]", got)
+	}
+}
+
+func TestBearerEndToEndRefusedAgainIsPermanent(t *testing.T) {
+	_, srv := azAuthServer(t, authserver.Options{})
+	// A source that keeps serving one token the server does not know.
+	src := Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unknown"}))
+	_, err := azFastClient(src, nil).Connect(context.Background(), srv.URL+"/events/bearer")
+	var ae *AuthError
+	if !isPermanent(err) || !errors.As(err, &ae) || !strings.Contains(err.Error(), "fetches a new token on every call") {
+		t.Fatalf("Connect: %v; want a permanent *AuthError saying what to pass instead", err)
 	}
 }
 

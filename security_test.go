@@ -25,6 +25,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // The security rules of DESIGN.md, each tested so that it can fail: every
@@ -205,7 +208,7 @@ func azCredentialed(t *testing.T, secret string, hosts ...string) *Client {
 	return &Client{
 		HTTPClient: hc,
 		Auth: Combine(
-			Headers(http.Header{"Authorization": {"Bearer bt" + secret}}),
+			Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bt" + secret})),
 			Headers(http.Header{"X-Api-Key": {"key" + secret}}),
 			QueryToken("token", func(context.Context) (string, error) { return "qt" + secret, nil }),
 			Cookies(srcJar, nil),
@@ -480,7 +483,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 		return &Client{
 			HTTPClient: azHTTPClient(t),
 			Auth: Combine(
-				Headers(http.Header{"Authorization": {"Bearer bt" + secret}}),
+				Bearer(azTokenFunc(func() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "bt" + secret}, nil })),
 				Headers(http.Header{"X-Api-Key": {"key" + secret}}),
 				QueryToken("token", func(context.Context) (string, error) { return "qt" + secret, nil }),
 			),
@@ -555,6 +558,9 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			c.Auth = Combine(Headers(http.Header{"X-Api-Key": {"key" + s}}), QueryToken("token", func(context.Context) (string, error) { return "qt" + s, nil }))
 			return c, server(t, true, azEcho(401)).URL("a.test", "/events?key=uk"+s), bg
 		}, func(err error) bool { return permanent(err) && status(401)(err) }},
+		{"401 bearer refused, same token back", func(t *testing.T, s string) (*Client, string, context.Context) {
+			return base(t, s), server(t, true, azEcho(401)).URL("a.test", "/events?key=uk"+s), bg
+		}, permanent},
 		{"403 echo", func(t *testing.T, s string) (*Client, string, context.Context) {
 			return base(t, s), server(t, true, azEcho(403)).URL("a.test", "/events?key=uk"+s), bg
 		}, status(403)},
@@ -597,6 +603,31 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 		{"unparsable URL (bad port)", func(t *testing.T, s string) (*Client, string, context.Context) {
 			return base(t, s), "https://a.test:" + s + "/events?token=" + s, bg
 		}, permanent},
+		{"token endpoint 401 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
+			events := server(t, true, azServeEvents)
+			tokens := server(t, false, func(w http.ResponseWriter, r *http.Request) {
+				r.ParseForm()
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprintf(w, `{"error":"invalid_client","error_description":"bad secret %s","form":%q}`, r.PostForm.Get("client_secret"), r.PostForm.Encode())
+			})
+			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: s, TokenURL: tokens.URL("127.0.0.1", "/token?k="+s), AuthStyle: oauth2.AuthStyleInParams}
+			c := base(t, s)
+			c.Auth = Bearer(azFreshSource(cfg))
+			return c, events.URL("a.test", "/events?key=uk"+s), bg
+		}, permanent},
+		{"token endpoint 500 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
+			events := server(t, true, azServeEvents)
+			tokens := server(t, false, func(w http.ResponseWriter, r *http.Request) {
+				r.ParseForm()
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprintf(w, "boom: %s %s", r.PostForm.Encode(), r.Header.Get("Authorization"))
+			})
+			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: s, TokenURL: tokens.URL("127.0.0.1", "/token")}
+			c := base(t, s)
+			c.Auth = Bearer(azFreshSource(cfg))
+			return c, events.URL("a.test", "/events?key=uk"+s), bg
+		}, retryable},
 		{"ticket endpoint 500 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
 			events := server(t, true, azServeEvents)
 			tickets := server(t, true, azEcho(500))
@@ -632,6 +663,11 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 				t.Errorf("error lacks the sse: prefix: %v", err)
 			}
 			azCheckNoSecret(t, err, secret)
+			// Redacted URLs keep scheme, host, path and parameter names.
+			var se *StatusError
+			if errors.As(err, &se) && (!strings.HasPrefix(se.URL, "https://a.test:") || !strings.Contains(se.URL, "/events?") || !strings.Contains(se.URL, "key=REDACTED")) {
+				t.Errorf("StatusError.URL %q lacks scheme, host, path or parameter name", se.URL)
+			}
 			attempts.mu.Lock()
 			for _, a := range attempts.all {
 				if strings.Contains(a.URL, secret) {
@@ -666,6 +702,9 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 		}},
 		{"query token NUL", func(s string) *Client {
 			return &Client{Auth: QueryToken("", func(context.Context) (string, error) { return s + "\x00", nil })}
+		}},
+		{"bearer token LF", func(s string) *Client {
+			return &Client{Auth: Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: s + "\nX-Evil: 1"}))}
 		}},
 		{"fixed header CR", func(s string) *Client {
 			return &Client{Auth: Headers(http.Header{"X-Api-Key": {s + "\rX"}})}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // azTicketEndpoint serves tickets "t<N>" as {"ticket": ...}, or handle's
@@ -185,6 +186,40 @@ func TestTicketSourceHonoursContext(t *testing.T) {
 	}
 }
 
+func TestTicketSourceEndpointCredentials(t *testing.T) {
+	// The ticket endpoint wants a bearer token; it refuses tok1 (revoked).
+	var fetches atomic.Int32
+	bearer := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+		return &oauth2.Token{AccessToken: fmt.Sprint("tok", fetches.Add(1))}, nil
+	}))
+	e := azNewTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") != "Bearer tok2" {
+			http.Error(w, "revoked", http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	src := &TicketSource{URL: e.URL, Auth: bearer}
+	req, err := azAuthorize(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.URL.Query().Get("ticket") != "t2" || fetches.Load() != 2 {
+		t.Fatalf("query %q after %d token fetches; want ticket t2 after 2", req.URL.RawQuery, fetches.Load())
+	}
+
+	// An endpoint that refuses every token: one refresh, then permanent.
+	fetches.Store(10)
+	refusing := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
+		http.Error(w, "no", http.StatusUnauthorized)
+		return true
+	})
+	_, err = azAuthorize(t, &TicketSource{URL: refusing.URL, Auth: bearer})
+	if !isPermanent(err) || refusing.hits.Load() != 2 {
+		t.Fatalf("err %v after %d requests; want permanent after 2", err, refusing.hits.Load())
+	}
+}
+
 func TestTicketSourceUsesHTTPClient(t *testing.T) {
 	e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
 		if r.Header.Get("X-Via") != "custom" {
@@ -211,9 +246,9 @@ func (rt azHeaderRT) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestTicketSourceEndToEnd(t *testing.T) {
 	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute, Events: 3})
-	jar, _ := cookiejar.New(nil)
-	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Cookies(jar, azLogin(srv.URL, "pw", jar))}
+	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute, Events: 3})
+	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(azFreshSource(cfg))}
 	st, err := azFastClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +262,7 @@ func TestTicketSourceEndToEnd(t *testing.T) {
 	clk.Advance(2 * time.Minute)
 	azReadUntil(t, st, 8, 12)
 	s := as.Stats()
-	if s.TicketReplays != 0 || s.TicketsIssued != s.StreamsOpened || s.StreamsOpened < 5 || s.Expired < 1 || s.Logins != 2 {
-		t.Fatalf("server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 logins", s)
+	if s.TicketReplays != 0 || s.TicketsIssued != s.StreamsOpened || s.StreamsOpened < 5 || s.Expired < 1 || s.TokensIssued != 2 {
+		t.Fatalf("server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
 	}
 }
