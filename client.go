@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -526,6 +527,20 @@ func (r *runner) checkRedirect(req *http.Request, via []*http.Request) error {
 			if !safeRedirectHeaders[http.CanonicalHeaderKey(name)] {
 				delete(req.Header, name)
 			}
+		}
+		// A Location that repeats the query must not carry the
+		// credentials the AuthSource put there.
+		if len(r.credQuery) > 0 && req.URL.RawQuery != "" {
+			q := req.URL.Query()
+			for name, values := range q {
+				kept := slices.DeleteFunc(values, func(v string) bool { return slices.Contains(r.credQuery, v) })
+				if len(kept) == 0 {
+					q.Del(name)
+				} else {
+					q[name] = kept
+				}
+			}
+			req.URL.RawQuery = q.Encode()
 		}
 		return nil
 	}

@@ -49,6 +49,10 @@ type runner struct {
 	hasRetry   bool
 	callerRefr bool // the caller set a Referer
 
+	// credQuery holds the query values the AuthSource added to the
+	// current attempt, which no redirect to another origin may carry.
+	credQuery []string
+
 	mu            sync.Mutex // guards attemptCancel, which Stream.Reconnect calls
 	attemptCancel context.CancelCauseFunc
 }
@@ -287,8 +291,10 @@ func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error
 			}
 			return nil, nil, err
 		}
+		r.credQuery = nil
 		if req.URL.RawQuery != query {
 			req.Header.Set("Cache-Control", "no-store")
+			r.credQuery = addedQueryValues(query, req.URL.RawQuery)
 		}
 		if err := checkWire(req); err != nil {
 			return nil, nil, err
@@ -301,6 +307,22 @@ func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error
 	}
 	req.Header.Set("Cache-Control", "no-cache")
 	return req, secretsOf(req, nil), nil
+}
+
+// addedQueryValues returns the query values in after that before did not
+// have: the credentials an AuthSource put in the query.
+func addedQueryValues(before, after string) []string {
+	had, _ := url.ParseQuery(before)
+	now, _ := url.ParseQuery(after)
+	var out []string
+	for name, values := range now {
+		for _, v := range values {
+			if v != "" && !slices.Contains(had[name], v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // checkWire refuses a request whose headers or query an AuthSource filled
