@@ -1,0 +1,691 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/internal/authserver"
+	"go.uber.org/goleak"
+)
+
+// bin is the ssecat binary, built once for the whole test binary.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ssecat-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "ssecat")
+	// Built without -race even when the tests run with it: the binary is
+	// the thing under test end to end, and a race build is slow.
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// result is how one ssecat run ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// canaries are secret values that no test may ever see in ssecat's output.
+var canaries = []string{"tok-canary-7f3a", "secret-canary-91b2", "cookie-canary-c0de", "header-canary-5e5e"}
+
+// ssecat runs the binary with args and the environment env (nothing else
+// of the test's environment that starts with SSE_), and checks that no
+// canary appears in its output.
+func ssecat(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running ssecat: %v", err)
+	}
+	checkCanaries(t, r)
+	return r
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SSE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func checkCanaries(t *testing.T, r result) {
+	t.Helper()
+	noSecret(t, r, canaries...)
+}
+
+func noSecret(t *testing.T, r result, secrets ...string) {
+	t.Helper()
+	for _, c := range secrets {
+		if c == "" {
+			t.Fatal("empty secret")
+		}
+		if strings.Contains(r.stdout, c) || strings.Contains(r.stderr, c) {
+			t.Errorf("a secret (%s) was printed:\nstdout: %s\nstderr: %s", c, r.stdout, r.stderr)
+		}
+	}
+}
+
+func wantCode(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit status %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+}
+
+// oneErrorLine checks that stderr ends with exactly one "ssecat: " line
+// matching re.
+func oneErrorLine(t *testing.T, stderr string, re string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "ssecat: ") || !regexp.MustCompile(re).MatchString(last) {
+		t.Errorf("last stderr line %q does not match %q\nstderr: %s", last, re, stderr)
+	}
+}
+
+// numbered serves events "id: N", "data: event N" after the request's
+// Last-Event-ID, perConn per connection, and answers 204 once Last-Event-ID
+// reaches end. check, if set, vets each request (false: 401).
+func numbered(perConn, end int, check func(r *http.Request) bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if check != nil && !check(r) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		n, _ := strconv.Atoi(r.Header.Get("Last-Event-ID"))
+		if n >= end {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 10\n\n")
+		for i := n + 1; i <= min(n+perConn, end); i++ {
+			fmt.Fprintf(w, "id: %d\ndata: event %d\n\n", i, i)
+		}
+	}
+}
+
+func TestRawOutputAndReconnect(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get("Last-Event-ID"))
+		mu.Unlock()
+		switch r.Header.Get("Last-Event-ID") {
+		case "":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "retry: 10\n\n: comment\n\nid: 1\nevent: greeting\ndata: hello\ndata: world\n\ndata: same id\n\n")
+		case "1":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: 2\ndata: resumed\n\n")
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, srv.URL+"/events")
+	wantCode(t, r, 0)
+	want := "id: 1\nevent: greeting\ndata: hello\ndata: world\n\ndata: same id\n\nid: 2\ndata: resumed\n\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%q\nwant:\n%q", r.stdout, want)
+	}
+	for _, line := range []string{"ssecat: connected to " + srv.URL + "/events", "server closed the stream; retrying in", "ssecat: the server ended the stream (204 No Content)"} {
+		if !strings.Contains(r.stderr, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, r.stderr)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(ids, ",") != ",1,2" {
+		t.Errorf("Last-Event-ID of the requests: %q, want [\"\" 1 2]", ids)
+	}
+}
+
+func TestJSONAndDataOutput(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Last-Event-ID") != "" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 10\nid: a<1>\nevent: tick\ndata: {\"n\": 1}\n\ndata: two\ndata: lines\n\n")
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, "-q", "-o", "json", srv.URL)
+	wantCode(t, r, 0)
+	if r.stderr != "" {
+		t.Errorf("-q, yet stderr: %q", r.stderr)
+	}
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	var got []map[string]string
+	for sc.Scan() {
+		var m map[string]string
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q is not a JSON object: %v", sc.Text(), err)
+		}
+		got = append(got, m)
+	}
+	want := []map[string]string{
+		{"type": "tick", "data": `{"n": 1}`, "id": "a<1>"},
+		{"type": "message", "data": "two\nlines", "id": "a<1>"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("json lines %v, want %v", got, want)
+	}
+	if !strings.Contains(r.stdout, `"id":"a<1>"`) {
+		t.Errorf("HTML characters were escaped: %s", r.stdout)
+	}
+
+	r = ssecat(t, nil, srv.URL, "-o", "data", "-q") // flags after the URL
+	wantCode(t, r, 0)
+	if want := "{\"n\": 1}\ntwo\nlines\n"; r.stdout != want {
+		t.Errorf("-o data printed %q, want %q", r.stdout, want)
+	}
+}
+
+func TestMethodHeadersBody(t *testing.T) {
+	t.Parallel()
+	type seen struct{ method, ctype, body string }
+	var mu sync.Mutex
+	var reqs []seen
+	var xa [][]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reqs = append(reqs, seen{r.Method, r.Header.Get("Content-Type"), string(b)})
+		xa = append(xa, r.Header.Values("X-A"))
+		mu.Unlock()
+		if r.Header.Get("Last-Event-ID") != "" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 10\nid: 1\ndata: ok\n\n")
+	}))
+	defer srv.Close()
+
+	body := filepath.Join(t.TempDir(), "body.json")
+	if err := os.WriteFile(body, []byte(`{"from":"file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := ssecat(t, nil, "-q", "-d", "@"+body, "-H", "X-A: 1", "-H", "X-A: 2", srv.URL)
+	wantCode(t, r, 0)
+	r = ssecat(t, nil, "-q", "-X", "PUT", "-d", "plain", "-H", "Content-Type: text/plain", srv.URL)
+	wantCode(t, r, 0)
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []seen{
+		{"POST", "application/json", `{"from":"file"}`}, {"POST", "application/json", `{"from":"file"}`},
+		{"PUT", "text/plain", "plain"}, {"PUT", "text/plain", "plain"},
+	}
+	if fmt.Sprint(reqs) != fmt.Sprint(want) {
+		t.Errorf("requests %v, want %v (the body re-sent on the reconnect)", reqs, want)
+	}
+	if fmt.Sprint(xa[0]) != "[1 2]" {
+		t.Errorf("X-A values %q, want [1 2]", xa[0])
+	}
+}
+
+func TestBodyFromStdin(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+
+	cmd := exec.Command(bin, "-q", "-d", "@-", srv.URL)
+	cmd.Env = cleanEnv()
+	cmd.Stdin = strings.NewReader(`{"from":"stdin"}`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ssecat: %v\n%s", err, out)
+	}
+	if b := <-got; b != `{"from":"stdin"}` {
+		t.Errorf("body %q", b)
+	}
+}
+
+func TestLastEventID(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(numbered(3, 43, nil))
+	defer srv.Close()
+	r := ssecat(t, nil, "-q", "-o", "data", "--last-event-id", "40", srv.URL)
+	wantCode(t, r, 0)
+	if r.stdout != "event 41\nevent 42\nevent 43\n" {
+		t.Errorf("stdout %q, want events 41 to 43", r.stdout)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	good := func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer "+canaries[0] }
+	srv := httptest.NewServer(numbered(3, 3, good))
+	defer srv.Close()
+
+	// From the environment, and from the flag.
+	for _, tc := range []struct {
+		env  []string
+		args []string
+	}{
+		{[]string{"SSE_TOKEN=" + canaries[0]}, []string{"-o", "data", srv.URL}},
+		{nil, []string{"-o", "data", "-token", canaries[0], srv.URL}},
+	} {
+		r := ssecat(t, tc.env, tc.args...)
+		wantCode(t, r, 0)
+		if r.stdout != "event 1\nevent 2\nevent 3\n" {
+			t.Errorf("stdout %q", r.stdout)
+		}
+	}
+}
+
+func TestRefusedTokenIsPermanent(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, []string{"SSE_TOKEN=" + canaries[0]}, srv.URL+"/events?key="+canaries[3])
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, `401 Unauthorized`)
+	if !strings.Contains(r.stderr, "key=REDACTED") {
+		t.Errorf("the URL's query is not redacted: %s", r.stderr)
+	}
+	if n := calls.Load(); n != 1 {
+		// A static token cannot be refreshed: Refresh fails at once.
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+func TestClientCredentials(t *testing.T) {
+	t.Parallel()
+	auth := authserver.New(authserver.Options{ClientID: "cli", ClientSecret: canaries[1], Interval: time.Millisecond, Events: 2, Retry: 10 * time.Millisecond})
+	var scopes atomic.Value
+	scopes.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			_ = r.ParseForm()
+			scopes.Store(r.PostForm.Get("scope"))
+		}
+		if r.Header.Get("Last-Event-ID") == "4" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		auth.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	env := []string{"SSE_CLIENT_SECRET=" + canaries[1]}
+	r := ssecat(t, env, "-o", "data", "-token-url", srv.URL+"/token", "-client-id", "cli",
+		"-scope", "events.read", "-scope", "events.write", srv.URL+"/events/bearer")
+	wantCode(t, r, 0)
+	if r.stdout != "event 1\nevent 2\nevent 3\nevent 4\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if s := scopes.Load(); s != "events.read events.write" {
+		t.Errorf("scope %q", s)
+	}
+	if st := auth.Stats(); st.TokensIssued != 1 || st.StreamsOpened != 2 {
+		t.Errorf("stats %+v: want one token for two streams", st)
+	}
+
+	// A wrong secret: the token endpoint's 401 is permanent.
+	r = ssecat(t, []string{"SSE_CLIENT_SECRET=" + canaries[2]}, "-token-url", srv.URL+"/token", "-client-id", "cli", srv.URL+"/events/bearer")
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, `token endpoint answered 401`)
+	if auth.Stats().StreamsOpened != 2 {
+		t.Error("a stream opened with a refused secret")
+	}
+}
+
+// writeCookieFile writes a Netscape cookie file holding the session
+// cookie for 127.0.0.1.
+func writeCookieFile(t *testing.T, value string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cookies.txt")
+	content := "# Netscape HTTP Cookie File\n\n" +
+		"127.0.0.1\tFALSE\t/\tFALSE\t0\tother\tx\n" +
+		"#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t" + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + "\tsession\t" + value + "\n" +
+		"127.0.0.1\tFALSE\t/\tFALSE\t1000\texpired\tgone\n" +
+		"example.com\tTRUE\t/\tFALSE\t0\telsewhere\tno\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCookiesAndTicket(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var cookieHeaders []string
+	auth := authserver.New(authserver.Options{Interval: time.Millisecond, Events: 2, Retry: 10 * time.Millisecond})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/events/") {
+			mu.Lock()
+			cookieHeaders = append(cookieHeaders, r.Header.Get("Cookie"))
+			mu.Unlock()
+		}
+		if r.Header.Get("Last-Event-ID") == "2" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		auth.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	// Log in to get a session, the way a browser would have.
+	resp, err := http.Post(srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader("password=x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session string
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" {
+			session = c.Value
+		}
+	}
+	file := writeCookieFile(t, session)
+
+	r := ssecat(t, nil, "-o", "data", "-cookies", file, srv.URL+"/events/cookie")
+	wantCode(t, r, 0)
+	noSecret(t, r, session)
+	if r.stdout != "event 1\nevent 2\n" {
+		t.Errorf("cookie stream: stdout %q", r.stdout)
+	}
+	mu.Lock()
+	if len(cookieHeaders) == 0 || cookieHeaders[0] != "other=x; session="+session {
+		t.Errorf("Cookie header %q, want the file's two live cookies for 127.0.0.1", cookieHeaders)
+	}
+	cookieHeaders = nil
+	mu.Unlock()
+
+	// With -ticket-url, the cookies buy tickets and the stream gets only
+	// the ticket.
+	r = ssecat(t, nil, "-o", "data", "-cookies", file, "-ticket-url", srv.URL+"/ticket", srv.URL+"/events/ticket")
+	wantCode(t, r, 0)
+	noSecret(t, r, session)
+	if r.stdout != "event 1\nevent 2\n" {
+		t.Errorf("ticket stream: stdout %q", r.stdout)
+	}
+	if st := auth.Stats(); st.TicketsIssued != 2 || st.TicketReplays != 0 {
+		t.Errorf("stats %+v: want 2 tickets (the stream and the 204), no replay", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range cookieHeaders {
+		if h != "" {
+			t.Errorf("the ticket stream got cookies: %q", h)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no URL", nil, []string{"-q"}, "no URL given"},
+		{"two URLs", nil, []string{"http://127.0.0.1/a", "http://127.0.0.1/b"}, "one URL expected"},
+		{"relative URL", nil, []string{"/events"}, "absolute http or https URL"},
+		{"bad scheme", nil, []string{"ftp://127.0.0.1/?token=" + canaries[0]}, "absolute http or https URL"},
+		{"bad output", nil, []string{"-o", "xml", "http://127.0.0.1/"}, "-o must be"},
+		{"unknown flag", nil, []string{"-nope", "http://127.0.0.1/"}, "flag provided but not defined"},
+		{"header without colon", nil, []string{"-H", "Authorization Bearer " + canaries[3], "http://127.0.0.1/"}, "-H argument 1 is not"},
+		{"header with bad name", nil, []string{"-H", "X-Ok: 1", "-H", "Bad Name: " + canaries[3], "http://127.0.0.1/"}, "-H argument 2 is not"},
+		{"token and token-url", []string{"SSE_TOKEN=" + canaries[0]}, []string{"-token-url", "http://127.0.0.1/token", "-client-id", "c", "http://127.0.0.1/"}, "cannot be used with a bearer token"},
+		{"token-url without client", nil, []string{"-token-url", "http://127.0.0.1/token", "http://127.0.0.1/"}, "needs -client-id"},
+		{"client-id alone", nil, []string{"-client-id", "c", "http://127.0.0.1/"}, "need -token-url"},
+		{"negative retries", nil, []string{"-max-retries", "-1", "http://127.0.0.1/"}, "must not be negative"},
+		{"bad duration", nil, []string{"-idle-timeout", "soon", "http://127.0.0.1/"}, "invalid value"},
+		{"control in id", nil, []string{"-last-event-id", "a\nb", "http://127.0.0.1/"}, "control character"},
+		{"missing body file", nil, []string{"-d", "@/nonexistent/body", "http://127.0.0.1/"}, "cannot read the body"},
+		{"bad cookie file", nil, []string{"-cookies", "/nonexistent/cookies", "http://127.0.0.1/"}, "-cookies"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := ssecat(t, tc.env, tc.args...)
+			wantCode(t, r, 2)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestMalformedCookieFileKeepsValueSecret(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cookies.txt")
+	if err := os.WriteFile(path, []byte("127.0.0.1\tFALSE\t/\tFALSE\tsoon\tsession\t"+canaries[2]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := ssecat(t, nil, "-cookies", path, "http://127.0.0.1:1/")
+	wantCode(t, r, 2)
+	oneErrorLine(t, r.stderr, `-cookies: line 1 is not a Netscape cookie line`)
+}
+
+func TestPermanentErrors(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/forbidden":
+			w.WriteHeader(http.StatusForbidden)
+		case "/html":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<html>")
+		}
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, srv.URL+"/forbidden?token="+canaries[0])
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, `^ssecat: http://127\.0\.0\.1:\d+/forbidden\?token=REDACTED: 403 Forbidden$`)
+
+	// A password in the URL's user info is not printed either.
+	r = ssecat(t, nil, strings.Replace(srv.URL, "http://", "http://user:"+canaries[1]+"@", 1)+"/forbidden")
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, `403 Forbidden$`)
+
+	r = ssecat(t, nil, "-q", srv.URL+"/html")
+	wantCode(t, r, 1)
+	if n := strings.Count(r.stderr, "\n"); n != 1 {
+		t.Errorf("-q: %d stderr lines, want only the error: %q", n, r.stderr)
+	}
+	oneErrorLine(t, r.stderr, `Content-Type "text/html" is not text/event-stream`)
+}
+
+func TestMaxRetries(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, "-max-retries", "2", srv.URL)
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, `gave up after 2 failed attempts: .*503 Service Unavailable`)
+	if !strings.Contains(r.stderr, "503 Service Unavailable; retrying in") {
+		t.Errorf("stderr does not show the retry:\n%s", r.stderr)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d attempts, want 2", n)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 10\nid: 1\ndata: then silence\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // silent until the client gives up on it
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, "-o", "data", "-idle-timeout", "200ms", srv.URL)
+	wantCode(t, r, 0)
+	if r.stdout != "then silence\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "no bytes received within the idle timeout; retrying") {
+		t.Errorf("stderr does not show the idle reconnect:\n%s", r.stderr)
+	}
+}
+
+// TestSignals checks that SIGINT and SIGTERM end a live stream with exit
+// status 0, after the events so far were printed.
+func TestSignals(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: first\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close) // after the parallel subtests
+
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "-o", "data", srv.URL)
+			cmd.Env = append(cleanEnv(), "SSE_TOKEN="+canaries[0])
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil || line != "first\n" {
+				t.Errorf("first line %q (%v)", line, err)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(out)
+			err = cmd.Wait()
+			if err != nil {
+				t.Errorf("after %v: %v, want exit status 0\nstderr: %s", sig, err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "ssecat: interrupted") {
+				t.Errorf("stderr %q", stderr.String())
+			}
+			checkCanaries(t, result{stdout: line + string(rest), stderr: stderr.String()})
+		})
+	}
+}
+
+// TestInterruptWhileRetrying checks that SIGINT during the backoff before
+// the first connection ends ssecat at once with exit status 0.
+func TestInterruptWhileRetrying(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, srv.URL)
+	cmd.Env = cleanEnv()
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(errPipe)
+	line, err := rd.ReadString('\n')
+	if err != nil || !strings.Contains(line, "503 Service Unavailable; retrying in 30s") {
+		t.Errorf("first stderr line %q (%v)", line, err)
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(rd)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after SIGINT: %v, want exit status 0\nstderr: %s%s", err, line, rest)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("ssecat took %v to stop", d)
+	}
+}
