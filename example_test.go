@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"golang.org/x/oauth2"
 )
 
 // exFastRetry is the reconnection delay the examples use so that they run
@@ -138,6 +139,64 @@ func ExampleNewParser() {
 	// type=update id=7 data="{\"x\": 1}"
 	// type=message id=7 data="first line\nsecond line"
 	// retry: 3s true
+}
+
+// exTokens is an oauth2.TokenSource that hands out the tokens in its list,
+// one per call, and counts the calls.
+type exTokens struct {
+	mu    sync.Mutex
+	list  []string
+	calls int
+}
+
+func (ts *exTokens) Token() (*oauth2.Token, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.calls >= len(ts.list) {
+		return nil, errors.New("no more tokens")
+	}
+	tok := ts.list[ts.calls]
+	ts.calls++
+	return &oauth2.Token{AccessToken: tok, Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+func ExampleBearer() {
+	// The server accepts only the token "fresh"; the first token the
+	// source hands out has been revoked.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer fresh" {
+			fmt.Println("server: 401 for", strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.Header.Get("Last-Event-ID") != "" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: authorized\n\n")
+	}))
+	defer srv.Close()
+
+	// In a program, ts would be a source that asks a token endpoint anew
+	// on every call, for example one calling
+	// clientcredentials.Config.Token(ctx).
+	ts := &exTokens{list: []string{"revoked", "fresh"}}
+	c := &sse.Client{Auth: sse.Bearer(ts), RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	s, err := c.Connect(context.Background(), srv.URL)
+	if err != nil {
+		fmt.Println("connect:", err)
+		return
+	}
+	defer s.Close()
+	for ev := range s.Events() {
+		fmt.Println("event:", ev.Data)
+	}
+	fmt.Println("token source calls:", ts.calls, "err:", s.Err())
+	// Output:
+	// server: 401 for revoked
+	// event: authorized
+	// token source calls: 2 err: <nil>
 }
 
 func ExampleTicketSource() {
