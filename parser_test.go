@@ -620,12 +620,18 @@ func TestParserAllocs(t *testing.T) {
 		stream string
 		max    float64
 	}{
-		{"single-line data", "data: {\"n\":1}\n\n", 1},
-		{"custom type and unchanged id", "event: update\nid: 42\ndata: {\"n\":1}\n\n", 1},
+		// Small strings are carved out of a shared slab of up to
+		// pzSlabMax bytes: far less than one allocation per event.
+		{"single-line data", "data: {\"n\":1}\n\n", 0.05},
+		{"custom type and unchanged id", "event: update\nid: 42\ndata: {\"n\":1}\n\n", 0.05},
 		{"type and id reuse without data bytes", "event: update\nid: 42\ndata\n\n", 0},
 		{"message type and comments", ": ping\nevent: message\ndata\r\n\r\n", 0},
-		{"CR line ends", "data: x\r\r", 1},
-		{"new id each event shares the data allocation", "id: 1\ndata: {\"n\":1}\n\nid: 2\ndata: {\"n\":2}\n\n", 1},
+		{"CR line ends", "data: x\r\r", 0.05},
+		{"new id each event shares the data allocation", "id: 1\ndata: {\"n\":1}\n\nid: 2\ndata: {\"n\":2}\n\n", 0.05},
+		{"multi-line data", "data: {\ndata: \"n\": 1\ndata: }\n\n", 0.05},
+		// Data over pzSlabMax/4 has its own allocation; a new id then
+		// still comes from the slab.
+		{"large data and new ids", "id: 1\ndata: " + strings.Repeat("L", 3000) + "\n\nid: 2\ndata: " + strings.Repeat("M", 3000) + "\n\n", 1.05},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewParser(&pzLoopReader{data: []byte(tc.stream)})
@@ -641,6 +647,59 @@ func TestParserAllocs(t *testing.T) {
 			require.LessOrEqual(t, allocs, tc.max)
 		})
 	}
+}
+
+// pzModeReader hands out the rest of one copy of event per Read while
+// small is set, and fills every Read with copies of it otherwise.
+type pzModeReader struct {
+	event []byte
+	small bool
+	pos   int
+}
+
+func (r *pzModeReader) Read(b []byte) (int, error) {
+	if r.small {
+		c := copy(b, r.event[r.pos:])
+		r.pos = (r.pos + c) % len(r.event)
+		return c, nil
+	}
+	n := 0
+	for n < len(b) {
+		c := copy(b[n:], r.event[r.pos:])
+		r.pos = (r.pos + c) % len(r.event)
+		n += c
+	}
+	return n, nil
+}
+
+func TestParserBufferSize(t *testing.T) {
+	t.Parallel()
+	r := &pzModeReader{event: []byte("id: 7\ndata: {\"n\":1}\n\n"), small: true}
+	p := NewParser(r)
+	next := func(n int) {
+		t.Helper()
+		for range n {
+			ev, err := p.Next()
+			require.NoError(t, err)
+			require.Equal(t, Event{Type: "message", Data: `{"n":1}`, ID: "7"}, ev)
+		}
+	}
+	// Small reads, as from an idle or slow stream: the buffer stays at
+	// its initial size.
+	next(100)
+	require.Equal(t, pzMinBuf, len(p.buf), "small reads")
+	require.LessOrEqual(t, cap(p.slab), 4*pzSlabMin, "few bytes of events, small slab")
+
+	// Reads that fill the buffer: it doubles up to pzReadSize.
+	r.small = false
+	next(20_000)
+	require.Equal(t, pzReadSize, len(p.buf), "full reads")
+
+	// Small reads again: once the buffer is empty it shrinks back.
+	// (The 64 KiB buffered hold fewer than 3,000 events.)
+	r.small = true
+	next(3000 + 10*pzShrinkReads)
+	require.Equal(t, pzMinBuf, len(p.buf), "small reads after full ones")
 }
 
 // pzBenchStream builds n small JSON events like a typical feed.
