@@ -170,9 +170,14 @@ func (s *Stream) Err() error {
 	return s.err
 }
 
-// LastEventID returns the last event ID received, which the next attempt
-// sends as Last-Event-ID. It includes IDs set by blocks that dispatched no
-// event.
+// LastEventID returns the last event ID the reader has passed, which the
+// next attempt sends as Last-Event-ID. It includes IDs set by blocks that
+// dispatched no event.
+//
+// The reader runs ahead of the caller by the events waiting in the channel,
+// so this is not the caller's position: to resume after a restart, persist
+// the ID of the last event you handled (Event.ID) and pass it as
+// Client.LastEventID.
 func (s *Stream) LastEventID() string {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()

@@ -155,7 +155,12 @@ func (r *runner) run(ctx context.Context) {
 			return
 		}
 		r.report(Attempt{N: max(fails, 1), URL: r.redacted, Err: err, Delay: delay})
-		r.cfg.log.Warn("sse: connection failed; retrying", "url", r.redacted, "err", err.Error(), "delay", delay)
+		if fails == 0 {
+			// An open stream ended: routine for SSE, not a failure.
+			r.cfg.log.Info("sse: stream ended; reconnecting", "url", r.redacted, "reason", err.Error(), "delay", delay)
+		} else {
+			r.cfg.log.Warn("sse: connection failed; retrying", "url", r.redacted, "err", err.Error(), "delay", delay)
+		}
 		if !r.sleep(ctx, delay) {
 			endErr = ctx.Err()
 			return
