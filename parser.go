@@ -183,8 +183,8 @@ func (p *Parser) Retry() (time.Duration, bool) { return p.retry, p.retryOK }
 // dropped. A read error other than io.EOF is returned as it is (100 reads
 // in a row that return nothing give io.ErrNoProgress). A line or event
 // over the limits returns a *ParseError wrapping ErrEventTooLarge. All
-// errors are sticky. The returned strings do not share memory with the
-// Parser, so they may be kept.
+// errors are sticky. The Parser never changes the bytes of a returned
+// string, so they may be kept (see Parser for the memory they keep alive).
 func (p *Parser) Next() (Event, error) {
 	if p.err != nil {
 		return Event{}, p.err
