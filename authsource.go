@@ -60,28 +60,28 @@ type AuthSource interface {
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines.
 func Bearer(ts oauth2.TokenSource) AuthSource {
-	return &azBearer{ts: ts}
+	return &bearerSource{ts: ts}
 }
 
-// azBearer is the AuthSource returned by Bearer.
-type azBearer struct {
+// bearerSource is the AuthSource returned by Bearer.
+type bearerSource struct {
 	ts oauth2.TokenSource
 
 	mu      sync.Mutex
 	tok     *oauth2.Token // the cached token; nil when none
 	refused string        // the last access token the server refused
-	fetch   *azFetch      // the call to ts in progress, if any
+	fetch   *tokenFetch   // the call to ts in progress, if any
 }
 
-// azFetch is one call to a TokenSource, shared by every caller waiting for it.
-type azFetch struct {
+// tokenFetch is one call to a TokenSource, shared by every caller waiting for it.
+type tokenFetch struct {
 	done chan struct{} // closed when tok and err are set
 	tok  *oauth2.Token
 	err  error
 }
 
 // Authorize sets "Authorization: Bearer <token>" on req.
-func (b *azBearer) Authorize(ctx context.Context, req *http.Request) error {
+func (b *bearerSource) Authorize(ctx context.Context, req *http.Request) error {
 	tok, err := b.token(ctx)
 	if err != nil {
 		return err
@@ -92,8 +92,8 @@ func (b *azBearer) Authorize(ctx context.Context, req *http.Request) error {
 
 // Refresh drops the cached token when it is the one in rejected.Request and
 // fetches a new one.
-func (b *azBearer) Refresh(ctx context.Context, rejected *http.Response) error {
-	refused, known := azRefusedBearer(rejected)
+func (b *bearerSource) Refresh(ctx context.Context, rejected *http.Response) error {
+	refused, known := refusedBearer(rejected)
 	b.mu.Lock()
 	if b.fetch == nil {
 		if b.tok == nil || (known && b.tok.AccessToken != refused) {
@@ -110,8 +110,8 @@ func (b *azBearer) Refresh(ctx context.Context, rejected *http.Response) error {
 	return err
 }
 
-// azRefusedBearer returns the bearer token a refused request carried.
-func azRefusedBearer(rejected *http.Response) (tok string, known bool) {
+// refusedBearer returns the bearer token a refused request carried.
+func refusedBearer(rejected *http.Response) (tok string, known bool) {
 	if rejected == nil || rejected.Request == nil {
 		return "", false
 	}
@@ -124,7 +124,7 @@ func azRefusedBearer(rejected *http.Response) (tok string, known bool) {
 
 // token returns the cached token, or waits for a call to ts (starting one
 // when none is running) until it ends or ctx is done.
-func (b *azBearer) token(ctx context.Context) (*oauth2.Token, error) {
+func (b *bearerSource) token(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (b *azBearer) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	f := b.fetch
 	if f == nil {
-		f = &azFetch{done: make(chan struct{})}
+		f = &tokenFetch{done: make(chan struct{})}
 		b.fetch = f
 		go b.run(f)
 	}
@@ -150,13 +150,13 @@ func (b *azBearer) token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // run calls ts once and publishes the result to f and the cache.
-func (b *azBearer) run(f *azFetch) {
+func (b *bearerSource) run(f *tokenFetch) {
 	tok, err := b.ts.Token()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case err != nil:
-		err = azTokenError("token source", err)
+		err = tokenError("token source", err)
 	case tok == nil || tok.AccessToken == "":
 		err = &PermanentError{Err: errors.New("sse: token source returned an empty token")}
 	case hasCtl(tok.AccessToken):
@@ -176,18 +176,18 @@ func (b *azBearer) run(f *azFetch) {
 	close(f.done)
 }
 
-// azOAuthCodes are the error codes of RFC 6749 section 5.2: the only parts
+// oauthErrorCodes are the error codes of RFC 6749 section 5.2: the only parts
 // of a token endpoint's answer that go into an error string.
-var azOAuthCodes = map[string]bool{
+var oauthErrorCodes = map[string]bool{
 	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
 	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
 }
 
-// azTokenError turns an error from a token fetch into one that repeats no
+// tokenError turns an error from a token fetch into one that repeats no
 // part of the answer's body and no query value: an endpoint's 4xx is
 // permanent, anything else is retried. Context errors stay reachable with
 // errors.Is.
-func azTokenError(what string, err error) error {
+func tokenError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		code := 0
@@ -195,7 +195,7 @@ func azTokenError(what string, err error) error {
 			code = re.Response.StatusCode
 		}
 		msg := fmt.Sprintf("sse: %s: token endpoint answered %d", what, code)
-		if azOAuthCodes[re.ErrorCode] {
+		if oauthErrorCodes[re.ErrorCode] {
 			msg += " " + re.ErrorCode
 		}
 		if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
@@ -205,24 +205,24 @@ func azTokenError(what string, err error) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &azCauseError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, azRedact(ue.URL), azErrText(ue.Err)), cause: ue.Err}
+		return &causeError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, redactRawURL(ue.URL), errText(ue.Err)), cause: ue.Err}
 	}
 	if isPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &azCauseError{msg: "sse: " + what + ": " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
+	return &causeError{msg: "sse: " + what + ": " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
 }
 
-// azErrText is err's text, shortened.
-func azErrText(err error) string {
+// errText is err's text, shortened.
+func errText(err error) string {
 	if err == nil {
 		return "<nil>"
 	}
 	return truncate(err.Error(), 256)
 }
 
-// azRedact redacts a URL given as a string; an unparsable one shows nothing.
-func azRedact(raw string) string {
+// redactRawURL redacts a URL given as a string; an unparsable one shows nothing.
+func redactRawURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparsable URL>"
@@ -230,15 +230,15 @@ func azRedact(raw string) string {
 	return redactURL(u)
 }
 
-// azCauseError is an error with its own (safe) text that still unwraps to
+// causeError is an error with its own (safe) text that still unwraps to
 // the error that caused it.
-type azCauseError struct {
+type causeError struct {
 	msg   string
 	cause error
 }
 
-func (e *azCauseError) Error() string { return e.msg }
-func (e *azCauseError) Unwrap() error { return e.cause }
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.cause }
 
 // QueryToken puts a short-lived token in the query of every attempt, as the
 // parameter param ("token" when empty). It calls token once per attempt,
@@ -258,22 +258,22 @@ func QueryToken(param string, token func(ctx context.Context) (string, error)) A
 	if param == "" {
 		param = "token"
 	}
-	return &azQueryToken{param: param, token: token}
+	return &queryTokenSource{param: param, token: token}
 }
 
-// azQueryToken is the AuthSource returned by QueryToken.
-type azQueryToken struct {
+// queryTokenSource is the AuthSource returned by QueryToken.
+type queryTokenSource struct {
 	param string
 	token func(ctx context.Context) (string, error)
 }
 
-func (q *azQueryToken) Authorize(ctx context.Context, req *http.Request) error {
+func (q *queryTokenSource) Authorize(ctx context.Context, req *http.Request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	tok, err := q.token(ctx)
 	if err != nil {
-		return azTokenError("query token", err)
+		return tokenError("query token", err)
 	}
 	if tok == "" {
 		return &PermanentError{Err: errors.New("sse: query token: empty token")}
@@ -281,16 +281,16 @@ func (q *azQueryToken) Authorize(ctx context.Context, req *http.Request) error {
 	if hasCtl(tok) {
 		return &PermanentError{Err: errors.New("sse: query token holds CR, LF or NUL")}
 	}
-	azSetQuery(req, q.param, tok)
+	setQuery(req, q.param, tok)
 	return nil
 }
 
-func (q *azQueryToken) Refresh(context.Context, *http.Response) error { return nil }
+func (q *queryTokenSource) Refresh(context.Context, *http.Response) error { return nil }
 
-// azSetQuery sets the query parameter name of req's URL to value: it drops
+// setQuery sets the query parameter name of req's URL to value: it drops
 // the parameter's old values and appends the new one, leaving every other
 // parameter as the caller wrote it.
-func azSetQuery(req *http.Request, name, value string) {
+func setQuery(req *http.Request, name, value string) {
 	var kept []string
 	for _, pair := range strings.Split(req.URL.RawQuery, "&") {
 		if pair == "" {
@@ -323,17 +323,17 @@ func azSetQuery(req *http.Request, name, value string) {
 // The returned AuthSource is safe for concurrent use by multiple goroutines
 // when jar is (net/http/cookiejar's Jar is).
 func Cookies(jar http.CookieJar, relogin func(ctx context.Context) error) AuthSource {
-	return &azCookies{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
+	return &cookieSource{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
 }
 
-// azCookies is the AuthSource returned by Cookies.
-type azCookies struct {
+// cookieSource is the AuthSource returned by Cookies.
+type cookieSource struct {
 	jar     http.CookieJar
 	relogin func(ctx context.Context) error
 	sem     chan struct{} // held while relogin runs
 }
 
-func (c *azCookies) Authorize(ctx context.Context, req *http.Request) error {
+func (c *cookieSource) Authorize(ctx context.Context, req *http.Request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -346,7 +346,7 @@ func (c *azCookies) Authorize(ctx context.Context, req *http.Request) error {
 	return nil
 }
 
-func (c *azCookies) Refresh(ctx context.Context, rejected *http.Response) error {
+func (c *cookieSource) Refresh(ctx context.Context, rejected *http.Response) error {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -355,7 +355,7 @@ func (c *azCookies) Refresh(ctx context.Context, rejected *http.Response) error 
 	defer func() { <-c.sem }()
 	if rejected != nil && rejected.Request != nil && rejected.Request.URL != nil {
 		refused := rejected.Request.Header.Get("Cookie")
-		if refused != azCookieHeader(c.jar.Cookies(rejected.Request.URL)) {
+		if refused != cookieHeader(c.jar.Cookies(rejected.Request.URL)) {
 			return nil // the session was renewed since
 		}
 	}
@@ -366,13 +366,13 @@ func (c *azCookies) Refresh(ctx context.Context, rejected *http.Response) error 
 		if isPermanent(err) || ctx.Err() != nil {
 			return err
 		}
-		return &azCauseError{msg: "sse: relogin: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
+		return &causeError{msg: "sse: relogin: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
 	}
 	return nil
 }
 
-// azCookieHeader renders cookies the way http.Request.AddCookie does.
-func azCookieHeader(cookies []*http.Cookie) string {
+// cookieHeader renders cookies the way http.Request.AddCookie does.
+func cookieHeader(cookies []*http.Cookie) string {
 	r := http.Request{Header: http.Header{}}
 	for _, ck := range cookies {
 		r.AddCookie(ck)
@@ -388,20 +388,20 @@ func azCookieHeader(cookies []*http.Cookie) string {
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines.
 func Headers(h http.Header) AuthSource {
-	return azHeaders(h.Clone())
+	return headerSource(h.Clone())
 }
 
-// azHeaders is the AuthSource returned by Headers.
-type azHeaders http.Header
+// headerSource is the AuthSource returned by Headers.
+type headerSource http.Header
 
-func (h azHeaders) Authorize(ctx context.Context, req *http.Request) error {
+func (h headerSource) Authorize(ctx context.Context, req *http.Request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	for k, vs := range h {
 		for _, v := range vs {
 			if hasCtl(k) || hasCtl(v) {
-				return &PermanentError{Err: fmt.Errorf("sse: header %s holds CR, LF or NUL", truncate(strings.Map(azPrintable, k), 64))}
+				return &PermanentError{Err: fmt.Errorf("sse: header %s holds CR, LF or NUL", truncate(strings.Map(printableRune, k), 64))}
 			}
 		}
 	}
@@ -414,10 +414,10 @@ func (h azHeaders) Authorize(ctx context.Context, req *http.Request) error {
 	return nil
 }
 
-func (h azHeaders) Refresh(context.Context, *http.Response) error { return nil }
+func (h headerSource) Refresh(context.Context, *http.Response) error { return nil }
 
-// azPrintable drops control characters from text going into an error.
-func azPrintable(r rune) rune {
+// printableRune drops control characters from text going into an error.
+func printableRune(r rune) rune {
 	if r < 0x20 || r == 0x7f {
 		return -1
 	}
@@ -432,7 +432,7 @@ func azPrintable(r rune) rune {
 // The returned AuthSource is safe for concurrent use by multiple goroutines
 // when each of sources is.
 func Combine(sources ...AuthSource) AuthSource {
-	var c azCombined
+	var c combinedSource
 	for _, s := range sources {
 		if s != nil {
 			c = append(c, s)
@@ -441,10 +441,10 @@ func Combine(sources ...AuthSource) AuthSource {
 	return c
 }
 
-// azCombined is the AuthSource returned by Combine.
-type azCombined []AuthSource
+// combinedSource is the AuthSource returned by Combine.
+type combinedSource []AuthSource
 
-func (c azCombined) Authorize(ctx context.Context, req *http.Request) error {
+func (c combinedSource) Authorize(ctx context.Context, req *http.Request) error {
 	for _, s := range c {
 		if err := s.Authorize(ctx, req); err != nil {
 			return err
@@ -453,7 +453,7 @@ func (c azCombined) Authorize(ctx context.Context, req *http.Request) error {
 	return nil
 }
 
-func (c azCombined) Refresh(ctx context.Context, rejected *http.Response) error {
+func (c combinedSource) Refresh(ctx context.Context, rejected *http.Response) error {
 	var errs []error
 	for _, s := range c {
 		if err := s.Refresh(ctx, rejected); err != nil {

@@ -658,7 +658,7 @@ func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
 		req.URL.RawQuery = tc.raw
-		azSetQuery(req, "token", "a b&")
+		setQuery(req, "token", "a b&")
 		if req.URL.RawQuery != tc.want {
 			t.Errorf("%q: got %q, want %q", tc.raw, req.URL.RawQuery, tc.want)
 		}

@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// azTicketMaxSize is the most bytes of a ticket endpoint's answer a
+// ticketMaxSize is the most bytes of a ticket endpoint's answer a
 // TicketSource reads when its MaxSize is 0.
-const azTicketMaxSize = 64 << 10
+const ticketMaxSize = 64 << 10
 
 // TicketSource fetches a one-time ticket before every attempt and puts it
 // in the query. The endpoint answers JSON {"ticket": "..."}.
@@ -57,8 +57,8 @@ type TicketSource struct {
 	MaxSize int64
 }
 
-// azTicketTimeout bounds a ticket request sent with the default client.
-const azTicketTimeout = 30 * time.Second
+// ticketTimeout bounds a ticket request sent with the default client.
+const ticketTimeout = 30 * time.Second
 
 // Authorize fetches a new ticket and sets it as req's query parameter Param.
 func (t *TicketSource) Authorize(ctx context.Context, req *http.Request) error {
@@ -74,7 +74,7 @@ func (t *TicketSource) Authorize(ctx context.Context, req *http.Request) error {
 	if param == "" {
 		param = "ticket"
 	}
-	azSetQuery(req, param, ticket)
+	setQuery(req, param, ticket)
 	return nil
 }
 
@@ -102,21 +102,21 @@ func (t *TicketSource) fetch(ctx context.Context, u *url.URL) (string, error) {
 			return ticket, err
 		}
 		if rerr := t.Auth.Refresh(ctx, resp); rerr != nil {
-			return "", azTicketAuthError(rerr)
+			return "", ticketAuthError(rerr)
 		}
 	}
 }
 
-// azTicketAuthError wraps an error of the ticket endpoint's own AuthSource.
-func azTicketAuthError(err error) error {
+// ticketAuthError wraps an error of the ticket endpoint's own AuthSource.
+func ticketAuthError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	msg := "sse: ticket endpoint credentials: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256)
 	if isPermanent(err) {
-		return &PermanentError{Err: &azCauseError{msg: msg, cause: err}}
+		return &PermanentError{Err: &causeError{msg: msg, cause: err}}
 	}
-	return &azCauseError{msg: msg, cause: err}
+	return &causeError{msg: msg, cause: err}
 }
 
 // fetchOnce sends one ticket request. On a refusal it returns the response
@@ -133,12 +133,12 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 	req.Header.Set("Accept", "application/json")
 	if t.Auth != nil {
 		if err := t.Auth.Authorize(ctx, req); err != nil {
-			return "", nil, azTicketAuthError(err)
+			return "", nil, ticketAuthError(err)
 		}
 	}
 	hc := t.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: azTicketTimeout}
+		hc = &http.Client{Timeout: ticketTimeout}
 	}
 	where := redactURL(u)
 	resp, err := hc.Do(req)
@@ -150,19 +150,19 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", nil, &azCauseError{msg: fmt.Sprintf("sse: ticket request to %s: %s", where, azErrText(err)), cause: err}
+		return "", nil, &causeError{msg: fmt.Sprintf("sse: ticket request to %s: %s", where, errText(err)), cause: err}
 	}
 	defer resp.Body.Close()
 	limit := t.MaxSize
 	if limit <= 0 {
-		limit = azTicketMaxSize
+		limit = ticketMaxSize
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		return "", nil, &azCauseError{msg: fmt.Sprintf("sse: ticket answer from %s: %s", where, azErrText(err)), cause: err}
+		return "", nil, &causeError{msg: fmt.Sprintf("sse: ticket answer from %s: %s", where, errText(err)), cause: err}
 	}
 	if c := resp.StatusCode; c != http.StatusOK {
 		msg := fmt.Sprintf("sse: ticket endpoint %s answered %d %s", where, c, http.StatusText(c))
