@@ -27,8 +27,8 @@ const (
 // buffer in one Read, and beyond that only to hold a line longer than it,
 // up to the line limit. One Read never asks for more than pzReadSize bytes.
 // An empty buffer larger than pzMinBuf shrinks back to pzMinBuf after
-// pzShrinkReads small reads in a row (each under pzMinBuf/2 bytes): the
-// stream has slowed down.
+// pzShrinkReads reads in a row into an empty buffer that each returned
+// under pzMinBuf/2 bytes: the stream has slowed down.
 const (
 	pzMinBuf      = 4 << 10
 	pzReadSize    = 64 << 10
@@ -118,7 +118,7 @@ type Parser struct {
 	id        []byte // last event ID buffer (persists across events)
 	dec       []byte // scratch for decoding lines that are not valid UTF-8
 	slab      []byte // strings are carved from slab[len(slab):cap(slab)]; see pzSlabMin
-	smallRead int    // how many reads in a row returned under pzMinBuf/2 bytes
+	smallRead int    // small reads into an empty buffer in a row; -1 after a big read
 	lastID    string // last event ID string, set at dispatch
 	lastTyp   string // the last custom event type dispatched, reused when equal
 
@@ -668,7 +668,8 @@ func (p *Parser) fill() {
 		// The bytes are about to move or be overwritten.
 		p.flushPending()
 	}
-	if p.start == p.end {
+	empty := p.start == p.end
+	if empty {
 		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
 		if len(p.buf) > pzMinBuf && p.smallRead >= pzShrinkReads {
 			p.buf = make([]byte, pzMinBuf)
@@ -709,11 +710,14 @@ func (p *Parser) fill() {
 		p.end += n
 		p.read += int64(n)
 		// smallRead < 0 marks a read of at least half the buffer: the
-		// next time the bytes move, the buffer doubles.
+		// next time the bytes move, the buffer doubles. smallRead > 0
+		// counts small reads into an empty buffer, as an idle stream
+		// makes them (small reads inside a long line do not count, or
+		// the buffer would shrink and regrow for every long line).
 		switch {
 		case 2*n >= len(p.buf):
 			p.smallRead = -1
-		case 2*n < pzMinBuf:
+		case empty && 2*n < pzMinBuf:
 			p.smallRead = max(p.smallRead, 0) + 1
 		default:
 			p.smallRead = 0

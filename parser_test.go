@@ -700,6 +700,40 @@ func TestParserBufferSize(t *testing.T) {
 	r.small = true
 	next(3000 + 10*pzShrinkReads)
 	require.Equal(t, pzMinBuf, len(p.buf), "small reads after full ones")
+
+	// Long lines read in small pieces: the buffer grows for the first
+	// and keeps its size for the next ones, rather than shrinking when
+	// it is empty between them and growing again.
+	ev := []byte("data: " + strings.Repeat("x", 10_000) + "\n\n")
+	p = NewParser(&pzPieceReader{events: [][]byte{ev, ev, ev}, n: 7})
+	_, err := p.Next()
+	require.NoError(t, err)
+	buf := p.buf
+	require.Greater(t, len(buf), 10_000)
+	for range 2 {
+		_, err = p.Next()
+		require.NoError(t, err)
+		require.Same(t, &buf[0], &p.buf[0], "no shrinking between long lines")
+	}
+}
+
+// pzPieceReader returns its events in pieces of at most n bytes, never
+// one that spans two events.
+type pzPieceReader struct {
+	events [][]byte
+	n      int
+}
+
+func (r *pzPieceReader) Read(b []byte) (int, error) {
+	if len(r.events) > 0 && len(r.events[0]) == 0 {
+		r.events = r.events[1:]
+	}
+	if len(r.events) == 0 {
+		return 0, io.EOF
+	}
+	c := copy(b[:min(len(b), r.n)], r.events[0])
+	r.events[0] = r.events[0][c:]
+	return c, nil
 }
 
 // pzBenchStream builds n small JSON events like a typical feed.
