@@ -21,39 +21,39 @@ const (
 	DefaultMaxEventSize = 16 << 20
 )
 
-// A Parser's read buffer starts at pzMinBuf bytes, so that an idle stream
+// A Parser's read buffer starts at minReadBuf bytes, so that an idle stream
 // holding little data stays small (net/http already buffers the body). It
-// doubles, up to pzReadSize, when the reader hands out at least half the
+// doubles, up to maxReadBuf, when the reader hands out at least half the
 // buffer in one Read, and beyond that only to hold a line longer than it,
-// up to the line limit. One Read never asks for more than pzReadSize bytes.
-// An empty buffer larger than pzMinBuf shrinks back to pzMinBuf after
-// pzShrinkReads reads in a row into an empty buffer that each returned
-// under pzMinBuf/2 bytes: the stream has slowed down.
+// up to the line limit. One Read never asks for more than maxReadBuf bytes.
+// An empty buffer larger than minReadBuf shrinks back to minReadBuf after
+// shrinkAfterReads reads in a row into an empty buffer that each returned
+// under minReadBuf/2 bytes: the stream has slowed down.
 const (
-	pzMinBuf      = 4 << 10
-	pzReadSize    = 64 << 10
-	pzShrinkReads = 4
+	minReadBuf       = 4 << 10
+	maxReadBuf       = 64 << 10
+	shrinkAfterReads = 4
 )
 
 // Event strings are carved out of a shared slab: an append-only []byte
 // whose bytes are never written again once a string points at them, so
-// many events share one allocation. The first slab is pzSlabMin bytes and
-// each new one doubles, up to pzSlabMax, so that a quiet stream keeps a
+// many events share one allocation. The first slab is slabMin bytes and
+// each new one doubles, up to slabMax, so that a quiet stream keeps a
 // small slab and a busy one allocates rarely. Strings longer than
-// pzSlabMax/4 get their own allocation, so that the slab wastes little at
+// slabMax/4 get their own allocation, so that the slab wastes little at
 // its end and a retained big string never pins a slab.
 const (
-	pzSlabMin = 256
-	pzSlabMax = 8 << 10
+	slabMin = 256
+	slabMax = 8 << 10
 )
 
-// pzMaxLimit caps both limits, so that sizes derived from them cannot
+// maxLimit caps both limits, so that sizes derived from them cannot
 // overflow an int.
-const pzMaxLimit = 1 << 30
+const maxLimit = 1 << 30
 
-// pzMaxEmptyReads is how many reads in a row may return no bytes and no
+// maxEmptyReads is how many reads in a row may return no bytes and no
 // error before Next gives up with io.ErrNoProgress, as bufio does.
-const pzMaxEmptyReads = 100
+const maxEmptyReads = 100
 
 // errPzBadRead is returned when the reader reports an impossible count.
 var errPzBadRead = errors.New("sse: reader returned an invalid count")
@@ -117,7 +117,7 @@ type Parser struct {
 	typ       []byte // event type buffer
 	id        []byte // last event ID buffer (persists across events)
 	dec       []byte // scratch for decoding lines that are not valid UTF-8
-	slab      []byte // strings are carved from slab[len(slab):cap(slab)]; see pzSlabMin
+	slab      []byte // strings are carved from slab[len(slab):cap(slab)]; see slabMin
 	smallRead int    // small reads into an empty buffer in a row; -1 after a big read
 	lastID    string // last event ID string, set at dispatch
 	lastTyp   string // the last custom event type dispatched, reused when equal
@@ -149,10 +149,10 @@ func (p *Parser) SetLimits(maxLine, maxEvent int) {
 	}
 	p.maxLine, p.maxEvent = DefaultMaxLineSize, DefaultMaxEventSize
 	if maxLine > 0 {
-		p.maxLine = min(maxLine, pzMaxLimit)
+		p.maxLine = min(maxLine, maxLimit)
 	}
 	if maxEvent > 0 {
-		p.maxEvent = min(maxEvent, pzMaxLimit)
+		p.maxEvent = min(maxEvent, maxLimit)
 	}
 }
 
@@ -191,7 +191,7 @@ func (p *Parser) Next() (Event, error) {
 	}
 	if !p.started {
 		p.started = true
-		p.buf = make([]byte, pzMinBuf)
+		p.buf = make([]byte, minReadBuf)
 	}
 	for {
 		line, ok := p.fastLine()
@@ -222,20 +222,20 @@ func (p *Parser) processLine(line []byte) error {
 	// field name a second time.
 	switch {
 	case len(line) >= 5 && line[4] == ':' && string(line[:4]) == "data":
-		return p.addData(pzValue(line[5:]))
+		return p.addData(fieldValue(line[5:]))
 	case len(line) >= 3 && line[2] == ':' && line[0] == 'i' && line[1] == 'd':
-		return p.setID(pzValue(line[3:]))
+		return p.setID(fieldValue(line[3:]))
 	case len(line) >= 6 && line[5] == ':' && string(line[:5]) == "event":
-		return p.setType(pzValue(line[6:]))
+		return p.setType(fieldValue(line[6:]))
 	case line[0] == ':':
 		if p.onComment != nil {
-			p.onComment(string(pzValue(line[1:])))
+			p.onComment(string(fieldValue(line[1:])))
 		}
 		return nil
 	}
 	field, value := line, []byte(nil)
 	if colon := bytes.IndexByte(line, ':'); colon >= 0 {
-		field, value = line[:colon], pzValue(line[colon+1:])
+		field, value = line[:colon], fieldValue(line[colon+1:])
 	}
 	switch string(field) {
 	case "data":
@@ -245,7 +245,7 @@ func (p *Parser) processLine(line []byte) error {
 	case "id":
 		return p.setID(value)
 	case "retry":
-		if d, ok := pzParseRetry(value); ok {
+		if d, ok := parseRetry(value); ok {
 			p.retry, p.retryOK = d, true
 		}
 	}
@@ -272,7 +272,7 @@ func (p *Parser) addData(value []byte) error {
 		copy(p.data[n-1-len(value):], value)
 		p.data[n-1] = '\n'
 	} else {
-		p.data = pzAppend(p.data, value, p.maxEvent)
+		p.data = appendValue(p.data, value, p.maxEvent)
 	}
 	return nil
 }
@@ -321,13 +321,13 @@ func (p *Parser) dataSize() int {
 func (p *Parser) flushPending() {
 	if p.pend {
 		p.pend = false
-		p.data = pzAppend(p.data[:0], p.buf[p.pendS:p.pendE], p.maxEvent)
+		p.data = appendValue(p.data[:0], p.buf[p.pendS:p.pendE], p.maxEvent)
 	}
 }
 
-// pzAppend appends value and a line feed to data, growing data's capacity
+// appendValue appends value and a line feed to data, growing data's capacity
 // no further than limit (the caller checked that the result fits).
-func pzAppend(data, value []byte, limit int) []byte {
+func appendValue(data, value []byte, limit int) []byte {
 	n := len(data) + len(value) + 1
 	if n > cap(data) {
 		c := min(max(2*cap(data), n, 512), limit)
@@ -339,17 +339,17 @@ func pzAppend(data, value []byte, limit int) []byte {
 	return append(data, '\n')
 }
 
-// pzValue removes one leading space from a field value.
-func pzValue(b []byte) []byte {
+// fieldValue removes one leading space from a field value.
+func fieldValue(b []byte) []byte {
 	if len(b) > 0 && b[0] == ' ' {
 		return b[1:]
 	}
 	return b
 }
 
-// pzParseRetry interprets a retry: value: ASCII digits only, at least one,
+// parseRetry interprets a retry: value: ASCII digits only, at least one,
 // in milliseconds, clamped to the largest time.Duration.
-func pzParseRetry(b []byte) (time.Duration, bool) {
+func parseRetry(b []byte) (time.Duration, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
@@ -389,14 +389,14 @@ func (p *Parser) dispatch() (Event, bool) {
 	switch {
 	case string(p.id) == p.lastID:
 		data = p.str(raw)
-	case len(raw)+len(p.id) <= pzSlabMax/4:
+	case len(raw)+len(p.id) <= slabMax/4:
 		// A new id and small data: carved together, one copy.
 		data, p.lastID = p.str2(raw, p.id)
 	default:
 		data, p.lastID = p.str(raw), p.str(p.id)
 	}
 	p.pend = false
-	if cap(p.data) > pzReadSize {
+	if cap(p.data) > maxReadBuf {
 		p.data = nil // do not keep a huge event's buffer for the small ones after it
 	} else {
 		p.data = p.data[:0]
@@ -414,7 +414,7 @@ func (p *Parser) dispatch() (Event, bool) {
 
 // str returns b as a string, carved out of the slab when it is small.
 func (p *Parser) str(b []byte) string {
-	if len(b) > pzSlabMax/4 {
+	if len(b) > slabMax/4 {
 		return string(b)
 	}
 	s, _ := p.str2(b, nil)
@@ -422,7 +422,7 @@ func (p *Parser) str(b []byte) string {
 }
 
 // str2 copies a and b next to each other into the slab and returns them as
-// strings; len(a)+len(b) must be at most pzSlabMax/4. The slab is only
+// strings; len(a)+len(b) must be at most slabMax/4. The slab is only
 // appended to, and replaced (never reused) when full, so the bytes that a
 // string points at are never written again: that is what makes
 // unsafe.String safe here.
@@ -433,7 +433,7 @@ func (p *Parser) str2(a, b []byte) (string, string) {
 	}
 	off := len(p.slab)
 	if n > cap(p.slab)-off {
-		p.slab = make([]byte, 0, min(max(2*cap(p.slab), pzSlabMin, n), pzSlabMax))
+		p.slab = make([]byte, 0, min(max(2*cap(p.slab), slabMin, n), slabMax))
 		off = 0
 	}
 	// Reslicing in place and copying avoids append's checks (and the
@@ -584,7 +584,7 @@ func (p *Parser) checkLine(s, e int) ([]byte, error) {
 		p.validate(s, e)
 	}
 	if !p.checkedOK && !utf8.Valid(line) {
-		p.dec = pzDecode(p.dec[:0], line)
+		p.dec = decodeUTF8(p.dec[:0], line)
 		p.lineInBuf = false
 		return p.dec, nil
 	}
@@ -662,7 +662,7 @@ func (p *Parser) skipBOM() (bool, error) {
 // room, or nothing is left to keep, it first moves the unconsumed bytes to
 // the front of the buffer, or of a new one: larger when the reader hands
 // out big reads or the buffered line needs it, smaller when the buffer is
-// empty and the reads have become small (see pzMinBuf).
+// empty and the reads have become small (see minReadBuf).
 func (p *Parser) fill() {
 	if p.start == p.end || p.end == len(p.buf) && p.start > 0 {
 		// The bytes are about to move or be overwritten.
@@ -671,8 +671,8 @@ func (p *Parser) fill() {
 	empty := p.start == p.end
 	if empty {
 		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
-		if len(p.buf) > pzMinBuf && p.smallRead >= pzShrinkReads {
-			p.buf = make([]byte, pzMinBuf)
+		if len(p.buf) > minReadBuf && p.smallRead >= shrinkAfterReads {
+			p.buf = make([]byte, minReadBuf)
 		}
 	}
 	if p.end == len(p.buf) {
@@ -680,8 +680,8 @@ func (p *Parser) fill() {
 		if p.start == 0 {
 			// The buffered line is at most maxLine bytes (checkPartial),
 			// so a buffer of maxLine+1 bytes always has room.
-			size = min(2*len(p.buf), max(pzReadSize, p.maxLine+1))
-		} else if len(p.buf) < pzReadSize && p.smallRead < 0 {
+			size = min(2*len(p.buf), max(maxReadBuf, p.maxLine+1))
+		} else if len(p.buf) < maxReadBuf && p.smallRead < 0 {
 			size = 2 * len(p.buf)
 		}
 		n := p.start
@@ -698,10 +698,10 @@ func (p *Parser) fill() {
 		p.lf, p.cr, p.checked = -1, -1, 0
 		p.lfFrom, p.crFrom = max(0, p.lfFrom-n), max(0, p.crFrom-n)
 	}
-	for i := 0; i < pzMaxEmptyReads; i++ {
-		// Read at most pzReadSize bytes at a time, so that a limit is
+	for i := 0; i < maxEmptyReads; i++ {
+		// Read at most maxReadBuf bytes at a time, so that a limit is
 		// overshot by at most that much however large the buffer grew.
-		want := min(len(p.buf)-p.end, pzReadSize)
+		want := min(len(p.buf)-p.end, maxReadBuf)
 		n, err := p.r.Read(p.buf[p.end : p.end+want])
 		if n < 0 || n > want {
 			p.rerr = errPzBadRead
@@ -717,7 +717,7 @@ func (p *Parser) fill() {
 		switch {
 		case 2*n >= len(p.buf):
 			p.smallRead = -1
-		case empty && 2*n < pzMinBuf:
+		case empty && 2*n < minReadBuf:
 			p.smallRead = max(p.smallRead, 0) + 1
 		default:
 			p.smallRead = 0
@@ -733,10 +733,10 @@ func (p *Parser) fill() {
 	p.rerr = io.ErrNoProgress
 }
 
-// pzDecode appends to dst the UTF-8 decoding of b as the WHATWG Encoding
+// decodeUTF8 appends to dst the UTF-8 decoding of b as the WHATWG Encoding
 // standard defines it: each maximal subpart of an invalid sequence becomes
 // one U+FFFD.
-func pzDecode(dst, b []byte) []byte {
+func decodeUTF8(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {

@@ -472,7 +472,7 @@ func TestParserLimits(t *testing.T) {
 		g := pzGen("data: ", "x", 64*mib)
 		p := NewParser(g)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "line", DefaultMaxLineSize, g.read, DefaultMaxLineSize+pzReadSize)
+		pzRequireLimit(t, err, "line", DefaultMaxLineSize, g.read, DefaultMaxLineSize+maxReadBuf)
 		require.Greater(t, g.read, int64(DefaultMaxLineSize))
 		require.LessOrEqual(t, len(p.buf), DefaultMaxLineSize+1)
 		_, err2 := p.Next()
@@ -484,7 +484,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		p.SetLimits(1000, 0)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "line", 1000, g.read, 1000+pzReadSize)
+		pzRequireLimit(t, err, "line", 1000, g.read, 1000+maxReadBuf)
 	})
 	t.Run("long line with CR ends, small limit", func(t *testing.T) {
 		t.Parallel()
@@ -495,7 +495,7 @@ func TestParserLimits(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, pzMsg("ok", ""), ev)
 		_, err = p.Next()
-		pzRequireLimit(t, err, "line", 200*1024, g.read, 200*1024+pzReadSize+11)
+		pzRequireLimit(t, err, "line", 200*1024, g.read, 200*1024+maxReadBuf+11)
 	})
 	t.Run("line of exactly the limit passes", func(t *testing.T) {
 		t.Parallel()
@@ -519,7 +519,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		p.SetLimits(0, mib)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", mib, g.read, mib+pzReadSize+6)
+		pzRequireLimit(t, err, "event", mib, g.read, mib+maxReadBuf+6)
 	})
 	t.Run("ten million bare data lines", func(t *testing.T) {
 		t.Parallel()
@@ -528,7 +528,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		p.SetLimits(0, mib)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", mib, g.read, 5*mib+pzReadSize)
+		pzRequireLimit(t, err, "event", mib, g.read, 5*mib+maxReadBuf)
 		require.LessOrEqual(t, cap(p.data), mib)
 	})
 	t.Run("data lines over event limit with defaults", func(t *testing.T) {
@@ -539,7 +539,7 @@ func TestParserLimits(t *testing.T) {
 		g := pzGen("", "data: "+strings.Repeat("w", 1017)+"\n", 64*mib)
 		p := NewParser(g)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+pzReadSize+1024)
+		pzRequireLimit(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+maxReadBuf+1024)
 		require.LessOrEqual(t, cap(p.data), 2*DefaultMaxEventSize)
 	})
 	t.Run("endless comments grow nothing", func(t *testing.T) {
@@ -551,7 +551,7 @@ func TestParserLimits(t *testing.T) {
 		_, err := p.Next()
 		require.ErrorIs(t, err, io.EOF)
 		require.Equal(t, int(8*mib/scale)/13, n)
-		require.Equal(t, pzReadSize, len(p.buf))
+		require.Equal(t, maxReadBuf, len(p.buf))
 		require.Zero(t, cap(p.data))
 	})
 	t.Run("endless id lines are replaced, not appended", func(t *testing.T) {
@@ -562,7 +562,7 @@ func TestParserLimits(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF)
 		require.Equal(t, "", p.LastEventID(), "never committed")
 		require.LessOrEqual(t, cap(p.id), 64)
-		require.Equal(t, pzReadSize, len(p.buf))
+		require.Equal(t, maxReadBuf, len(p.buf))
 	})
 	t.Run("long id line over event limit", func(t *testing.T) {
 		t.Parallel()
@@ -570,7 +570,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		p.SetLimits(0, 4096)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", 4096, g.read, 4096+pzReadSize+4)
+		pzRequireLimit(t, err, "event", 4096, g.read, 4096+maxReadBuf+4)
 	})
 	t.Run("long event line over event limit", func(t *testing.T) {
 		t.Parallel()
@@ -578,7 +578,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		p.SetLimits(0, 4096)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", 4096, g.read, 4096+pzReadSize+7)
+		pzRequireLimit(t, err, "event", 4096, g.read, 4096+maxReadBuf+7)
 	})
 	t.Run("10 MiB data passes with defaults", func(t *testing.T) {
 		t.Parallel()
@@ -621,7 +621,7 @@ func TestParserAllocs(t *testing.T) {
 		max    float64
 	}{
 		// Small strings are carved out of a shared slab of up to
-		// pzSlabMax bytes: far less than one allocation per event.
+		// slabMax bytes: far less than one allocation per event.
 		{"single-line data", "data: {\"n\":1}\n\n", 0.05},
 		{"custom type and unchanged id", "event: update\nid: 42\ndata: {\"n\":1}\n\n", 0.05},
 		{"type and id reuse without data bytes", "event: update\nid: 42\ndata\n\n", 0},
@@ -629,7 +629,7 @@ func TestParserAllocs(t *testing.T) {
 		{"CR line ends", "data: x\r\r", 0.05},
 		{"new id each event shares the data allocation", "id: 1\ndata: {\"n\":1}\n\nid: 2\ndata: {\"n\":2}\n\n", 0.05},
 		{"multi-line data", "data: {\ndata: \"n\": 1\ndata: }\n\n", 0.05},
-		// Data over pzSlabMax/4 has its own allocation; a new id then
+		// Data over slabMax/4 has its own allocation; a new id then
 		// still comes from the slab.
 		{"large data and new ids", "id: 1\ndata: " + strings.Repeat("L", 3000) + "\n\nid: 2\ndata: " + strings.Repeat("M", 3000) + "\n\n", 1.05},
 	} {
@@ -687,19 +687,19 @@ func TestParserBufferSize(t *testing.T) {
 	// Small reads, as from an idle or slow stream: the buffer stays at
 	// its initial size.
 	next(100)
-	require.Equal(t, pzMinBuf, len(p.buf), "small reads")
-	require.LessOrEqual(t, cap(p.slab), 4*pzSlabMin, "few bytes of events, small slab")
+	require.Equal(t, minReadBuf, len(p.buf), "small reads")
+	require.LessOrEqual(t, cap(p.slab), 4*slabMin, "few bytes of events, small slab")
 
-	// Reads that fill the buffer: it doubles up to pzReadSize.
+	// Reads that fill the buffer: it doubles up to maxReadBuf.
 	r.small = false
 	next(20_000)
-	require.Equal(t, pzReadSize, len(p.buf), "full reads")
+	require.Equal(t, maxReadBuf, len(p.buf), "full reads")
 
 	// Small reads again: once the buffer is empty it shrinks back.
 	// (The 64 KiB buffered hold fewer than 3,000 events.)
 	r.small = true
-	next(3000 + 10*pzShrinkReads)
-	require.Equal(t, pzMinBuf, len(p.buf), "small reads after full ones")
+	next(3000 + 10*shrinkAfterReads)
+	require.Equal(t, minReadBuf, len(p.buf), "small reads after full ones")
 
 	// Long lines read in small pieces: the buffer grows for the first
 	// and keeps its size for the next ones, rather than shrinking when
