@@ -517,7 +517,8 @@ func (p *Parser) nextLine() ([]byte, error) {
 }
 
 // fastLine returns the next line, as nextLine does, in the usual case: a
-// '\n' is buffered with no '\r' before it, the line is within the limits
+// '\n' is buffered with no '\r' before it (or just one, right before it:
+// CRLF), the line is within the limits
 // and valid UTF-8. Otherwise it reports false, having changed nothing but
 // the cached search results, and nextLine does the rest. It repeats what
 // nextLine and checkLine do for such a line, with fewer tests.
@@ -540,12 +541,26 @@ func (p *Parser) fastLine() ([]byte, bool) {
 		lf = from + k
 		p.lf, p.lfFrom = lf, lf+1
 	}
-	// No '\r' before lf: the next one is after it, or the search for
-	// one has covered buf[s:lf] in vain.
-	if !(p.cr > lf || p.cr < s && p.crFrom > lf) {
-		return nil, false
+	// Find the first '\r' before lf, continuing the cached search (the
+	// cache means the same as in nextLine). None: the line ends at lf.
+	// One right before lf: a CRLF line end. Any other: a bare CR ends
+	// the line earlier, which nextLine handles.
+	if p.cr < s && p.crFrom <= lf {
+		from := max(s, p.crFrom)
+		if k := bytes.IndexByte(p.buf[from:lf], '\r'); k >= 0 {
+			p.cr, p.crFrom = from+k, from+k+1
+		} else {
+			p.cr, p.crFrom = -1, lf+1
+		}
 	}
-	n := lf - s
+	e := lf
+	if p.cr >= s && p.cr < lf {
+		if p.cr != lf-1 {
+			return nil, false
+		}
+		e = lf - 1
+	}
+	n := e - s
 	if n > p.maxLine || n+p.dataSize()+len(p.typ)+len(p.id) > p.maxEvent {
 		return nil, false
 	}
@@ -556,8 +571,8 @@ func (p *Parser) fastLine() ([]byte, bool) {
 		return nil, false
 	}
 	p.start = lf + 1
-	p.lineInBuf, p.lineE = true, lf
-	return p.buf[s:lf], true
+	p.lineInBuf, p.lineE = true, e
+	return p.buf[s:e], true
 }
 
 // validate checks buf[s:] for valid UTF-8, up to the last '\n' buffered
