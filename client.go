@@ -397,19 +397,8 @@ func newTemplate(req *http.Request, cfg *settings) (*template, error) {
 	if u.Host == "" {
 		return nil, &PermanentError{Err: fmt.Errorf("sse: URL %s has no host", redactURL(u))}
 	}
-	for name, values := range req.Header {
-		for _, v := range values {
-			if hasCtl(v) || hasCtl(name) {
-				return nil, &PermanentError{Err: fmt.Errorf("sse: header %q holds CR, LF or NUL", truncate(name, 64))}
-			}
-		}
-	}
-	for name, values := range u.Query() {
-		for _, v := range values {
-			if hasCtl(v) {
-				return nil, &PermanentError{Err: fmt.Errorf("sse: query parameter %q holds CR, LF or NUL", truncate(name, 64))}
-			}
-		}
+	if err := ctlError(req.Header, u.Query(), ""); err != nil {
+		return nil, &PermanentError{Err: err}
 	}
 	if (cfg.auth != nil || cfg.base.Jar != nil) && !cfg.allowInsecure && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return nil, &PermanentError{Err: fmt.Errorf("sse: refusing to send credentials over plain http to %s; use https, or set Client.AllowInsecure", redactURL(u))}

@@ -333,21 +333,36 @@ func addedQueryValues(before, after string) []string {
 // checkWire refuses a request whose headers or query an AuthSource filled
 // with CR, LF or NUL, before anything is sent.
 func checkWire(req *http.Request) error {
-	for name, values := range req.Header {
-		for _, v := range values {
-			if hasCtl(v) || hasCtl(name) {
-				return &PermanentError{Err: &AuthError{Op: "authorize", Err: fmt.Errorf("sse: header %q holds CR, LF or NUL; nothing was sent", truncate(name, 64))}}
-			}
+	err := ctlError(req.Header, nil, "; nothing was sent")
+	if err == nil {
+		q, perr := url.ParseQuery(req.URL.RawQuery)
+		if perr != nil {
+			err = errors.New("sse: the request's query does not parse; nothing was sent")
+		} else {
+			err = ctlError(nil, q, "; nothing was sent")
 		}
 	}
-	q, err := url.ParseQuery(req.URL.RawQuery)
 	if err != nil {
-		return &PermanentError{Err: &AuthError{Op: "authorize", Err: errors.New("sse: the request's query does not parse; nothing was sent")}}
+		return &PermanentError{Err: &AuthError{Op: "authorize", Err: err}}
+	}
+	return nil
+}
+
+// ctlError reports the first header (name or value) or query value that
+// holds CR, LF or NUL, naming it but never showing its value; suffix ends
+// the message.
+func ctlError(h http.Header, q url.Values, suffix string) error {
+	for name, values := range h {
+		for _, v := range values {
+			if hasCtl(v) || hasCtl(name) {
+				return fmt.Errorf("sse: header %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
+			}
+		}
 	}
 	for name, values := range q {
 		for _, v := range values {
 			if hasCtl(v) {
-				return &PermanentError{Err: &AuthError{Op: "authorize", Err: fmt.Errorf("sse: query parameter %q holds CR, LF or NUL; nothing was sent", truncate(name, 64))}}
+				return fmt.Errorf("sse: query parameter %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
 			}
 		}
 	}
@@ -554,11 +569,11 @@ func (r *runner) read(ctx context.Context, resp *http.Response) error {
 
 	p := NewParser(body)
 	p.SetLimits(r.cfg.maxLine, r.cfg.maxEvent)
-	p.setLastEventID(r.s.LastEventID())
+	lastID := r.s.LastEventID()
+	p.setLastEventID(lastID)
 	if r.cfg.onComment != nil {
 		p.OnComment(r.cfg.onComment)
 	}
-	lastID := r.s.LastEventID()
 	for {
 		ev, err := p.Next()
 		if d, ok := p.Retry(); ok && (!r.hasRetry || d != r.retry) {
