@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -21,12 +22,18 @@ const (
 	DefaultMaxEventSize = 16 << 20
 )
 
-// A Parser's read buffer starts at minReadBuf bytes, so that an idle stream
-// holding little data stays small (net/http already buffers the body). It
-// doubles, up to maxReadBuf, when the reader hands out at least half the
-// buffer in one Read, and beyond that only to hold a line longer than it,
-// up to the line limit. One Read never asks for more than maxReadBuf bytes.
-// An empty buffer larger than minReadBuf shrinks back to minReadBuf after
+// The read buffer is append-only: the bytes of buf[:end] are never written
+// again, so that event strings can point straight into it instead of being
+// copied (see Parser). When it is full, reading goes on in a new buffer,
+// which the unterminated line is carried over to, and the old one is left
+// to the strings that still point into it.
+//
+// The first buffer is minReadBuf bytes, so that an idle stream holding
+// little data stays small (net/http already buffers the body). The next is
+// twice as large, up to maxReadBuf, when the reader handed out at least
+// half a buffer in one Read, and larger than that only to hold a line
+// longer than it, up to the line limit. One Read never asks for more than
+// maxReadBuf bytes. The next buffer is minReadBuf bytes again after
 // shrinkAfterReads reads in a row into an empty buffer that each returned
 // under minReadBuf/2 bytes: the stream has slowed down.
 const (
@@ -35,13 +42,13 @@ const (
 	shrinkAfterReads = 4
 )
 
-// Event strings are carved out of a shared slab: an append-only []byte
-// whose bytes are never written again once a string points at them, so
-// many events share one allocation. The first slab is slabMin bytes and
-// each new one doubles, up to slabMax, so that a quiet stream keeps a
-// small slab and a busy one allocates rarely. Strings longer than
-// slabMax/4 get their own allocation, so that the slab wastes little at
-// its end and a retained big string never pins a slab.
+// The data of an event with several data: lines is joined in a data block,
+// which is append-only like the read buffer: once an event's data string
+// points into a block, the next event's data is joined after it, and a new
+// block is allocated only when one is full, so that many events share one
+// allocation. The first block is slabMin bytes and each new one doubles, up
+// to slabMax, so that a quiet stream keeps a small block and a busy one
+// allocates rarely; data that outgrows a block gets a block twice its size.
 const (
 	slabMin = 256
 	slabMax = 8 << 10
@@ -79,11 +86,15 @@ type Event struct {
 // stops it with a *ParseError wrapping ErrEventTooLarge, after it has read
 // at most 64 KiB past the byte that broke the limit.
 //
-// The strings of the events it returns are carved out of shared blocks of
-// up to 8 KiB, so that many events cost one allocation: an Event (or any of
-// its strings) kept after later ones were parsed keeps at most one such
-// block alive; data longer than 2 KiB has its own allocation. Errors are sticky:
-// once Next has returned an error, it returns the same error forever.
+// The strings of the events it returns are not copied: they point into the
+// Parser's read buffer, which is never written again once it holds them (a
+// full buffer is replaced, not reused), or, for data joined from several
+// lines, into a shared block of up to 8 KiB. So many events cost no
+// allocation of their own, but an Event (or any of its strings) kept after
+// later ones were parsed keeps its buffer alive: up to 64 KiB, or the
+// longest line. Keep a copy (strings.Clone) of what you hold on to for
+// long. Errors are sticky: once Next has returned an error, it returns the
+// same error forever.
 //
 // A Parser is not safe for concurrent use: call its methods from one
 // goroutine, or synchronise.
@@ -108,19 +119,16 @@ type Parser struct {
 	maxLine  int
 	maxEvent int
 
-	data      []byte // data buffer: each data value followed by '\n'
-	pend      bool   // the data buffer is buf[pendS:pendE] + "\n", data is empty
-	pendS     int
-	pendE     int
-	lineE     int    // where the last line returned by checkLine ends in buf
-	lineInBuf bool   // that line is buf[:lineE], not a decoded copy
-	typ       []byte // event type buffer
-	id        []byte // last event ID buffer (persists across events)
+	data      []byte // the event's data joined so far: each value followed by '\n'
+	pend      []byte // with hasPend: the event's only data value so far, in a read buffer
+	hasPend   bool   // the event's data is pend + "\n" (and data is empty)
+	lineInBuf bool   // the last line returned is in buf, not a decoded copy in dec
+	slabSize  int    // the size of the last data block allocated; see slabMin
+	typ       string // event type buffer
+	id        string // last event ID buffer (persists across events)
 	dec       []byte // scratch for decoding lines that are not valid UTF-8
-	slab      []byte // strings are carved from slab[len(slab):cap(slab)]; see slabMin
 	smallRead int    // small reads into an empty buffer in a row; -1 after a big read
 	lastID    string // last event ID string, set at dispatch
-	lastTyp   string // the last custom event type dispatched, reused when equal
 
 	retry   time.Duration
 	retryOK bool
@@ -203,8 +211,13 @@ func (p *Parser) Next() (Event, error) {
 			}
 		}
 		if len(line) == 0 {
-			if ev, ok := p.dispatch(); ok {
-				return ev, nil
+			// The fields come back one by one and the Event is
+			// built in the return statement, so that the compiler
+			// passes it in registers rather than through temporaries
+			// on the stack (whose 8-byte stores and 16-byte loads
+			// stall the CPU on every event).
+			if typ, data, id, ok := p.dispatch(); ok {
+				return Event{Type: typ, Data: data, ID: id}, nil
 			}
 			continue
 		}
@@ -229,7 +242,7 @@ func (p *Parser) processLine(line []byte) error {
 		return p.setType(fieldValue(line[6:]))
 	case line[0] == ':':
 		if p.onComment != nil {
-			p.onComment(string(fieldValue(line[1:])))
+			p.onComment(p.keep(fieldValue(line[1:])))
 		}
 		return nil
 	}
@@ -257,24 +270,38 @@ func (p *Parser) addData(value []byte) error {
 	if p.dataSize()+len(value)+1+len(p.typ)+len(p.id) > p.maxEvent {
 		return p.tooLarge("event", p.maxEvent)
 	}
-	if !p.pend && len(p.data) == 0 && p.lineInBuf {
-		// Leave a first data line in the read buffer: if it is
-		// the only one, dispatch copies it once, straight into
-		// the event's string.
-		p.pend, p.pendS, p.pendE = true, p.lineE-len(value), p.lineE
+	if !p.hasPend && len(p.data) == 0 && p.lineInBuf {
+		// A first data line stays where it is: if it is the only
+		// one, the event's data points into the read buffer.
+		p.pend, p.hasPend = value, true
 		return nil
 	}
-	p.flushPending()
-	if n := len(p.data) + len(value) + 1; n <= cap(p.data) {
-		// Reslicing in place leaves the pointer alone: no write
-		// barrier on this hot path.
-		p.data = p.data[:n]
-		copy(p.data[n-1-len(value):], value)
-		p.data[n-1] = '\n'
-	} else {
-		p.data = appendValue(p.data, value, p.maxEvent)
+	if p.hasPend {
+		p.hasPend = false
+		p.appendData(p.pend)
+		p.pend = nil
 	}
+	p.appendData(value)
 	return nil
+}
+
+// appendData appends value and a line feed to the data joined so far. The
+// caller checked that the result is within the event limit.
+func (p *Parser) appendData(value []byte) {
+	n := len(p.data) + len(value) + 1
+	if n > cap(p.data) {
+		// A new block; the joined bytes so far were never handed out, so
+		// they move with the event.
+		p.slabSize = min(max(2*p.slabSize, slabMin), slabMax)
+		nd := makeNoZero(min(max(2*n, p.slabSize), max(n, p.maxEvent)))[:len(p.data)]
+		copy(nd, p.data)
+		p.data = nd
+	}
+	// Reslicing within the capacity and copying stores no new pointer:
+	// no write barrier on this hot path.
+	p.data = p.data[:n]
+	copy(p.data[n-1-len(value):], value)
+	p.data[n-1] = '\n'
 }
 
 // setType handles an event: line with the given value.
@@ -282,11 +309,8 @@ func (p *Parser) setType(value []byte) error {
 	if p.dataSize()+len(value)+len(p.id) > p.maxEvent {
 		return p.tooLarge("event", p.maxEvent)
 	}
-	if len(value) <= cap(p.typ) {
-		p.typ = p.typ[:len(value)]
-		copy(p.typ, value)
-	} else {
-		p.typ = append([]byte(nil), value...)
+	if string(value) != p.typ {
+		p.typ = p.keep(value)
 	}
 	return nil
 }
@@ -299,44 +323,31 @@ func (p *Parser) setID(value []byte) error {
 	if p.dataSize()+len(p.typ)+len(value) > p.maxEvent {
 		return p.tooLarge("event", p.maxEvent)
 	}
-	if len(value) <= cap(p.id) {
-		p.id = p.id[:len(value)]
-		copy(p.id, value)
-	} else {
-		p.id = append([]byte(nil), value...)
+	if string(value) != p.id {
+		p.id = p.keep(value)
 	}
 	return nil
 }
 
+// keep returns value, a part of the line being processed, as a string that
+// stays valid: the bytes themselves when the line is in the read buffer
+// (never written again), a copy when it was decoded into scratch space.
+func (p *Parser) keep(value []byte) string {
+	if len(value) == 0 {
+		return ""
+	}
+	if p.lineInBuf {
+		return unsafe.String(&value[0], len(value))
+	}
+	return string(value)
+}
+
 // dataSize returns the size of the data buffer, a pending line included.
 func (p *Parser) dataSize() int {
-	if p.pend {
-		return p.pendE - p.pendS + 1
+	if p.hasPend {
+		return len(p.pend) + 1
 	}
 	return len(p.data)
-}
-
-// flushPending moves a data line left in the read buffer into the data
-// buffer.
-func (p *Parser) flushPending() {
-	if p.pend {
-		p.pend = false
-		p.data = appendValue(p.data[:0], p.buf[p.pendS:p.pendE], p.maxEvent)
-	}
-}
-
-// appendValue appends value and a line feed to data, growing data's capacity
-// no further than limit (the caller checked that the result fits).
-func appendValue(data, value []byte, limit int) []byte {
-	n := len(data) + len(value) + 1
-	if n > cap(data) {
-		c := min(max(2*cap(data), n, 512), limit)
-		nd := make([]byte, len(data), c)
-		copy(nd, data)
-		data = nd
-	}
-	data = append(data, value...)
-	return append(data, '\n')
 }
 
 // fieldValue removes one leading space from a field value.
@@ -370,79 +381,46 @@ func parseRetry(b []byte) (time.Duration, bool) {
 }
 
 // dispatch handles a blank line: it commits the last event ID and returns
-// the event, if the data buffer holds any.
-func (p *Parser) dispatch() (Event, bool) {
-	var raw []byte // the event's data, final LF removed
+// the event's type, data and ID, if the data buffer holds any.
+func (p *Parser) dispatch() (typ, data, id string, ok bool) {
+	p.lastID = p.id
 	switch {
-	case p.pend:
-		raw = p.buf[p.pendS:p.pendE]
-	case len(p.data) > 0:
-		raw = p.data[:len(p.data)-1]
-	default:
-		if string(p.id) != p.lastID {
-			p.lastID = p.str(p.id)
+	case p.hasPend:
+		if len(p.pend) > 0 {
+			data = unsafe.String(&p.pend[0], len(p.pend))
 		}
-		p.typ = p.typ[:0]
-		return Event{}, false
-	}
-	var data string
-	switch {
-	case string(p.id) == p.lastID:
-		data = p.str(raw)
-	case len(raw)+len(p.id) <= slabMax/4:
-		// A new id and small data: carved together, one copy.
-		data, p.lastID = p.str2(raw, p.id)
-	default:
-		data, p.lastID = p.str(raw), p.str(p.id)
-	}
-	p.pend = false
-	if cap(p.data) > maxReadBuf {
-		p.data = nil // do not keep a huge event's buffer for the small ones after it
-	} else {
+		p.pend, p.hasPend = nil, false
+	case len(p.data) > 1:
+		data = unsafe.String(&p.data[0], len(p.data)-1)
+		// The next event's data is joined after this one's, whose
+		// bytes are never written again; a huge event's block is
+		// dropped rather than kept for the small ones after it.
+		if p.data = p.data[len(p.data):]; cap(p.data) > slabMax {
+			p.data = nil
+		}
+	case len(p.data) == 1: // one empty data line
 		p.data = p.data[:0]
+	default:
+		p.typ = ""
+		return "", "", "", false
 	}
-	ev := Event{Type: "message", Data: data, ID: p.lastID}
-	if len(p.typ) > 0 && string(p.typ) != "message" {
-		if string(p.typ) != p.lastTyp {
-			p.lastTyp = p.str(p.typ)
-		}
-		ev.Type = p.lastTyp
+	typ = "message"
+	if p.typ != "" {
+		typ, p.typ = p.typ, ""
 	}
-	p.typ = p.typ[:0]
-	return ev, true
+	return typ, data, p.id, true
 }
 
-// str returns b as a string, carved out of the slab when it is small.
-func (p *Parser) str(b []byte) string {
-	if len(b) > slabMax/4 {
-		return string(b)
-	}
-	s, _ := p.str2(b, nil)
-	return s
-}
-
-// str2 copies a and b next to each other into the slab and returns them as
-// strings; len(a)+len(b) must be at most slabMax/4. The slab is only
-// appended to, and replaced (never reused) when full, so the bytes that a
-// string points at are never written again: that is what makes
-// unsafe.String safe here.
-func (p *Parser) str2(a, b []byte) (string, string) {
-	n := len(a) + len(b)
-	if n == 0 {
-		return "", ""
-	}
-	off := len(p.slab)
-	if n > cap(p.slab)-off {
-		p.slab = make([]byte, 0, min(max(2*cap(p.slab), slabMin, n), slabMax))
-		off = 0
-	}
-	// Reslicing in place and copying avoids append's checks (and the
-	// write barrier of storing a new pointer).
-	p.slab = p.slab[:off+n]
-	copy(p.slab[off:], a)
-	copy(p.slab[off+len(a):], b)
-	s := unsafe.String(&p.slab[off], n)
-	return s[:len(a)], s[len(a):]
+// makeNoZero returns an empty slice with room for at least n bytes, whose
+// memory is not cleared first: the parser reads no byte of a data block
+// that it has not written. A strings.Builder's Grow is the standard
+// library's way to such an allocation; the builder is dropped right away,
+// and nothing else refers to its buffer.
+func makeNoZero(n int) []byte {
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteByte(0)
+	return unsafe.Slice(unsafe.StringData(sb.String()), sb.Cap())[:0:n]
 }
 
 // tooLarge builds the error for an exceeded limit.
@@ -541,16 +519,17 @@ func (p *Parser) fastLine() ([]byte, bool) {
 		lf = from + k
 		p.lf, p.lfFrom = lf, lf+1
 	}
-	// Find the first '\r' before lf, continuing the cached search (the
-	// cache means the same as in nextLine). None: the line ends at lf.
-	// One right before lf: a CRLF line end. Any other: a bare CR ends
-	// the line earlier, which nextLine handles.
-	if p.cr < s && p.crFrom <= lf {
+	// Find the next '\r', continuing the cached search (the cache means
+	// the same as in nextLine; a stream without CR costs one search per
+	// read). None before lf: the line ends at lf. One right before lf: a
+	// CRLF line end. Any other: a bare CR ends the line earlier, which
+	// nextLine handles.
+	if p.cr < s && p.crFrom < p.end {
 		from := max(s, p.crFrom)
-		if k := bytes.IndexByte(p.buf[from:lf], '\r'); k >= 0 {
+		if k := bytes.IndexByte(p.buf[from:p.end], '\r'); k >= 0 {
 			p.cr, p.crFrom = from+k, from+k+1
 		} else {
-			p.cr, p.crFrom = -1, lf+1
+			p.cr, p.crFrom = -1, p.end
 		}
 	}
 	e := lf
@@ -571,7 +550,7 @@ func (p *Parser) fastLine() ([]byte, bool) {
 		return nil, false
 	}
 	p.start = lf + 1
-	p.lineInBuf, p.lineE = true, e
+	p.lineInBuf = true
 	return p.buf[s:e], true
 }
 
@@ -603,7 +582,7 @@ func (p *Parser) checkLine(s, e int) ([]byte, error) {
 		p.lineInBuf = false
 		return p.dec, nil
 	}
-	p.lineInBuf, p.lineE = true, e
+	p.lineInBuf = true
 	return line, nil
 }
 
@@ -674,40 +653,31 @@ func (p *Parser) skipBOM() (bool, error) {
 }
 
 // fill reads once from r into the free end of the buffer. When there is no
-// room, or nothing is left to keep, it first moves the unconsumed bytes to
-// the front of the buffer, or of a new one: larger when the reader hands
-// out big reads or the buffered line needs it, smaller when the buffer is
-// empty and the reads have become small (see minReadBuf).
+// room, or the buffer is empty and the reads have become small, it first
+// moves the unconsumed bytes (an unterminated line) to a new buffer, since
+// strings may point into this one: a larger one when the reader hands out
+// big reads or the line needs it, a smaller one when the reads have become
+// small (see minReadBuf).
 func (p *Parser) fill() {
-	if p.start == p.end || p.end == len(p.buf) && p.start > 0 {
-		// The bytes are about to move or be overwritten.
-		p.flushPending()
-	}
 	empty := p.start == p.end
-	if empty {
-		p.start, p.end, p.lf, p.lfFrom, p.cr, p.crFrom, p.checked = 0, 0, -1, 0, -1, 0, 0
-		if len(p.buf) > minReadBuf && p.smallRead >= shrinkAfterReads {
-			p.buf = make([]byte, minReadBuf)
-		}
-	}
-	if p.end == len(p.buf) {
+	shrink := empty && p.smallRead >= shrinkAfterReads && len(p.buf) > minReadBuf
+	if p.end == len(p.buf) || shrink {
 		size := len(p.buf)
-		if p.start == 0 {
+		switch {
+		case shrink:
+			size = minReadBuf
+		case p.start == 0:
 			// The buffered line is at most maxLine bytes (checkPartial),
 			// so a buffer of maxLine+1 bytes always has room.
 			size = min(2*len(p.buf), max(maxReadBuf, p.maxLine+1))
-		} else if len(p.buf) < maxReadBuf && p.smallRead < 0 {
+		case p.smallRead < 0 && len(p.buf) < maxReadBuf:
 			size = 2 * len(p.buf)
 		}
-		n := p.start
-		if size != len(p.buf) {
-			nb := make([]byte, size)
-			copy(nb, p.buf[n:p.end])
-			p.buf = nb
-		} else {
-			copy(p.buf, p.buf[n:p.end])
-		}
-		p.start, p.end = 0, p.end-n
+		n, carry := p.start, p.end-p.start
+		nb := make([]byte, size)
+		copy(nb, p.buf[n:p.end])
+		p.buf = nb
+		p.start, p.end = 0, carry
 		// Neither '\n' nor '\r' is at or after start (the line is
 		// unterminated), so the searches resume where they stopped.
 		p.lf, p.cr, p.checked = -1, -1, 0

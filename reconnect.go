@@ -784,6 +784,6 @@ func (r *runner) nextDelay(retryAfter time.Duration) (time.Duration, bool) {
 // setLastEventID starts p with the last event ID of the stream's previous
 // connections, which persists across reconnections.
 func (p *Parser) setLastEventID(id string) {
-	p.id = append(p.id[:0], id...)
+	p.id = id
 	p.lastID = id
 }
