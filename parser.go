@@ -694,14 +694,18 @@ func (p *Parser) fill() {
 		}
 		p.end += n
 		p.read += int64(n)
-		// smallRead < 0 marks a read of at least half the buffer: the
-		// next time the bytes move, the buffer doubles. smallRead > 0
-		// counts small reads into an empty buffer, as an idle stream
-		// makes them (small reads inside a long line do not count, or
-		// the buffer would shrink and regrow for every long line).
+		// smallRead < 0 marks a big read, of at least half the buffer
+		// or minReadBuf bytes: the next buffer is then twice as large,
+		// up to maxReadBuf, so that a busy stream allocates rarely and
+		// carries few partial lines over. smallRead > 0 counts small
+		// reads into an empty buffer, as an idle stream makes them
+		// (small reads inside a long line do not count, or the buffer
+		// would shrink and regrow for every long line). A read cut short
+		// by the room left changes nothing.
 		switch {
-		case 2*n >= len(p.buf):
+		case 2*n >= len(p.buf) || n >= minReadBuf:
 			p.smallRead = -1
+		case n == want:
 		case empty && 2*n < minReadBuf:
 			p.smallRead = max(p.smallRead, 0) + 1
 		default:

@@ -703,6 +703,19 @@ func TestParserBufferSize(t *testing.T) {
 	next(3000 + 10*shrinkAfterReads)
 	require.Equal(t, minReadBuf, len(p.buf), "small reads after full ones")
 
+	// Reads of 4 KiB, as from a busy connection, are big reads too,
+	// also when the last one before the buffer is full is cut short.
+	var stream []byte
+	for i := range 2000 {
+		stream = fmt.Appendf(stream, "id: %d\ndata: %s\n\n", i, strings.Repeat("x", 1000))
+	}
+	p = NewParser(&pzChunkReader{chunks: pzCut(stream, 4096)})
+	for range 1000 {
+		_, err := p.Next()
+		require.NoError(t, err)
+	}
+	require.Equal(t, maxReadBuf, len(p.buf), "4 KiB reads")
+
 	// Long lines read in small pieces: the buffer grows for the first
 	// and keeps its size for the next ones (a full buffer is replaced by
 	// one of the same size), rather than shrinking when it is empty
