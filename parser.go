@@ -65,7 +65,9 @@ const maxEmptyReads = 100
 // errPzBadRead is returned when the reader reports an impossible count.
 var errPzBadRead = errors.New("sse: reader returned an invalid count")
 
-// Event is one dispatched server-sent event.
+// Event is one dispatched server-sent event. Its strings point into the
+// buffer the Parser read them into (see Parser), so an Event kept for long
+// keeps that buffer in memory: keep strings.Clone copies of what you hold.
 type Event struct {
 	Type string // the event: field; "message" when the stream named none
 	Data string // data: lines joined with "\n", final "\n" removed
@@ -80,7 +82,7 @@ type Event struct {
 // directly to read a stream from elsewhere.
 //
 // A Parser reads lazily through its own buffer, which starts at 4 KiB and
-// grows to 64 KiB only while the reader keeps it full, and it never holds
+// grows to 64 KiB only while the reader hands out big reads, and it never holds
 // more than its limits (see SetLimits): a line longer than the line limit,
 // or an event whose data, type and id together exceed the event limit,
 // stops it with a *ParseError wrapping ErrEventTooLarge, after it has read
