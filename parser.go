@@ -556,15 +556,22 @@ func (p *Parser) fastLine() ([]byte, bool) {
 	return p.buf[s:e], true
 }
 
-// validate checks buf[s:] for valid UTF-8, up to the last '\n' buffered
-// and at least to e, in one call rather than line by line. Lines end at
-// ASCII bytes, so every line inside a valid span is valid.
+// validate checks buf[s:] for valid UTF-8, up to the last ASCII byte
+// buffered and at least to e (which is before a line end, an ASCII byte), in
+// one call rather than line by line. An ASCII byte is a character boundary
+// in valid UTF-8, and lines end at ASCII bytes, so every line inside a
+// valid span is valid. The search for an ASCII byte looks at the last few
+// bytes only; when they are all non-ASCII the span ends at e.
 func (p *Parser) validate(s, e int) {
-	p.checked = e
-	if k := bytes.LastIndexByte(p.buf[e:p.end], '\n'); k >= 0 {
-		p.checked = e + k
+	c := p.end
+	for c > e && p.end-c < utf8.UTFMax && p.buf[c-1] >= utf8.RuneSelf {
+		c--
 	}
-	p.checkedOK = utf8.Valid(p.buf[s:p.checked])
+	if c > e && p.buf[c-1] >= utf8.RuneSelf {
+		c = e
+	}
+	p.checked = c
+	p.checkedOK = utf8.Valid(p.buf[s:c])
 }
 
 // checkLine applies the limits to the complete line buf[s:e] and decodes
