@@ -507,6 +507,16 @@ func (p *Parser) fastLine() ([]byte, bool) {
 	if p.skipLF || !p.bomDone {
 		return nil, false
 	}
+	// The blank line that ends every event needs no search. The caches
+	// stay right: no '\n' or '\r' can be cached as absent at s.
+	if s < p.end && p.buf[s] == '\n' {
+		p.start = s + 1
+		return p.buf[s:s], true
+	}
+	if s+1 < p.end && p.buf[s] == '\r' && p.buf[s+1] == '\n' {
+		p.start = s + 2
+		return p.buf[s:s], true
+	}
 	lf := p.lf
 	if lf < s {
 		if p.lfFrom >= p.end {
