@@ -709,7 +709,7 @@ func TestParserBufferSize(t *testing.T) {
 	for i := range 2000 {
 		stream = fmt.Appendf(stream, "id: %d\ndata: %s\n\n", i, strings.Repeat("x", 1000))
 	}
-	p = NewParser(&pzChunkReader{chunks: pzCut(stream, 4096)})
+	p = NewParser(&pzPieceReader{events: [][]byte{stream}, n: 4096})
 	for range 1000 {
 		_, err := p.Next()
 		require.NoError(t, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
 )
 
 // pzVariedStream returns a stream of about size bytes that mixes every
@@ -74,19 +76,13 @@ func TestParserStringsStayValid(t *testing.T) {
 	in := pzVariedStream(7, size)
 	ref := pzRefParse(in)
 	want := pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
-	require := func(cond bool, format string, args ...any) {
-		t.Helper()
-		if !cond {
-			t.Fatalf(format, args...)
-		}
-	}
-	require(len(ref.events) > 300, "the stream has only %d events", len(ref.events))
+	require.Greater(t, len(ref.events), 300, "events in the stream")
 	readers := map[string]func() io.Reader{
 		"whole":    func() io.Reader { return bytes.NewReader(in) },
 		"half":     func() io.Reader { return iotest.HalfReader(bytes.NewReader(in)) },
 		"7 bytes":  func() io.Reader { return &pzFuzzReader{data: in} },
 		"random":   func() io.Reader { return &pzFuzzReader{data: in, pattern: []byte{22, 1, 0, 9, 17, 3, 14}} },
-		"4 KiB":    func() io.Reader { return &pzChunkReader{chunks: pzCut(in, 4096)} },
+		"4 KiB":    func() io.Reader { return &pzPieceReader{events: [][]byte{in}, n: 4096} },
 		"data err": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(in)) },
 	}
 	for name, r := range readers {
@@ -106,14 +102,4 @@ func TestParserStringsStayValid(t *testing.T) {
 			pzSame(t, "reference vs "+name, want, got)
 		})
 	}
-}
-
-// pzCut splits b into pieces of n bytes.
-func pzCut(b []byte, n int) [][]byte {
-	var out [][]byte
-	for len(b) > n {
-		out = append(out, b[:n])
-		b = b[n:]
-	}
-	return append(out, b)
 }
