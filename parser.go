@@ -791,3 +791,10 @@ func decodeUTF8(dst, b []byte) []byte {
 	}
 	return dst
 }
+
+// setLastEventID starts p with the last event ID of the stream's previous
+// connections, which persists across reconnections.
+func (p *Parser) setLastEventID(id string) {
+	p.id = id
+	p.lastID = id
+}

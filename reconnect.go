@@ -2,16 +2,12 @@ package sse
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,229 +247,6 @@ func (r *runner) open(ctx context.Context, n int) (*http.Response, error) {
 	return resp, nil
 }
 
-// newRequest builds one attempt's request from the template: fresh
-// headers, body and credentials. secrets lists the values that must not
-// appear in any error.
-func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error) {
-	t := r.tmpl
-	u := *t.url
-	req, err := http.NewRequestWithContext(ctx, t.method, "http://placeholder/", nil)
-	if err != nil {
-		return nil, nil, &PermanentError{Err: fmt.Errorf("sse: invalid method %q", truncate(t.method, 32))}
-	}
-	req.URL = &u
-	req.Host = t.host
-	req.Header = t.header.Clone()
-	if t.getBody != nil {
-		body, err := t.getBody()
-		if err != nil {
-			return nil, nil, &PermanentError{Err: fmt.Errorf("sse: request body: %w", err)}
-		}
-		req.Body = body
-		req.GetBody = t.getBody
-		req.ContentLength = t.contentLength
-	}
-	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "text/event-stream")
-	}
-	if id := r.s.LastEventID(); id != "" && !hasCtlAny(id) {
-		req.Header.Set("Last-Event-ID", id)
-	}
-
-	if r.cfg.auth != nil {
-		before := req.Header.Clone()
-		query := req.URL.RawQuery
-		if err := r.cfg.auth.Authorize(ctx, req); err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, context.Cause(ctx)
-			}
-			var ae *AuthError
-			if !errors.As(err, &ae) {
-				err = &AuthError{Op: "authorize", Err: err}
-			}
-			if isPermanent(err) {
-				err = &PermanentError{Err: err}
-			}
-			return nil, nil, err
-		}
-		r.credQuery = nil
-		if req.URL.RawQuery != query {
-			req.Header.Set("Cache-Control", "no-store")
-			r.credQuery = addedQueryValues(query, req.URL.RawQuery)
-		}
-		if err := checkWire(req); err != nil {
-			return nil, nil, err
-		}
-		secrets := secretsOf(req, before)
-		if req.Header.Get("Cache-Control") == "" {
-			req.Header.Set("Cache-Control", "no-cache")
-		}
-		return req, secrets, nil
-	}
-	req.Header.Set("Cache-Control", "no-cache")
-	return req, secretsOf(req, nil), nil
-}
-
-// addedQueryValues returns the query values in after that before did not
-// have: the credentials an AuthSource put in the query.
-func addedQueryValues(before, after string) []string {
-	had, _ := url.ParseQuery(before)
-	now, _ := url.ParseQuery(after)
-	var out []string
-	for name, values := range now {
-		for _, v := range values {
-			if v != "" && !slices.Contains(had[name], v) {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}
-
-// checkWire refuses a request whose headers or query an AuthSource filled
-// with CR, LF or NUL, before anything is sent.
-func checkWire(req *http.Request) error {
-	err := ctlError(req.Header, nil, "; nothing was sent")
-	if err == nil {
-		q, perr := url.ParseQuery(req.URL.RawQuery)
-		if perr != nil {
-			err = errors.New("sse: the request's query does not parse; nothing was sent")
-		} else {
-			err = ctlError(nil, q, "; nothing was sent")
-		}
-	}
-	if err != nil {
-		return &PermanentError{Err: &AuthError{Op: "authorize", Err: err}}
-	}
-	return nil
-}
-
-// ctlError reports the first header (name or value) or query value that
-// holds CR, LF or NUL, naming it but never showing its value; suffix ends
-// the message.
-func ctlError(h http.Header, q url.Values, suffix string) error {
-	for name, values := range h {
-		for _, v := range values {
-			if hasCtl(v) || hasCtl(name) {
-				return fmt.Errorf("sse: header %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
-			}
-		}
-	}
-	for name, values := range q {
-		for _, v := range values {
-			if hasCtl(v) {
-				return fmt.Errorf("sse: query parameter %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
-			}
-		}
-	}
-	return nil
-}
-
-// secretsOf lists the credential values in req: the query values, the
-// password, cookies and the header values that differ from before.
-func secretsOf(req *http.Request, before http.Header) []string {
-	var out []string
-	add := func(v string) {
-		if len(v) >= 4 {
-			out = append(out, v)
-		}
-	}
-	for _, values := range req.URL.Query() {
-		for _, v := range values {
-			add(v)
-		}
-	}
-	if p, ok := req.URL.User.Password(); ok {
-		add(p)
-	}
-	for name, values := range req.Header {
-		if before != nil && name != "Authorization" && name != "Cookie" && slices.Equal(before[name], values) {
-			continue
-		}
-		if before == nil && name != "Authorization" && name != "Cookie" {
-			continue
-		}
-		for _, v := range values {
-			add(v)
-			if i := strings.IndexByte(v, ' '); i > 0 {
-				add(v[i+1:])
-			}
-		}
-	}
-	return out
-}
-
-// connError is a transport failure of one attempt, with the URL redacted.
-type connError struct {
-	method, url string
-	err         error
-}
-
-func (e *connError) Error() string {
-	return "sse: " + e.method + " " + e.url + ": " + strings.TrimPrefix(e.err.Error(), "sse: ")
-}
-
-func (e *connError) Unwrap() error { return e.err }
-
-// transportError turns an http.Client.Do error into one that carries no
-// secret: the *url.Error, which prints the whole URL, is taken apart, and
-// any credential value is scrubbed from what remains.
-func (r *runner) transportError(actx context.Context, req *http.Request, err error, secrets []string) error {
-	if cause := context.Cause(actx); cause == errHeaderTimeout || cause == errForced {
-		return &connError{method: req.Method, url: r.redacted, err: cause}
-	}
-	if actx.Err() != nil {
-		return context.Cause(actx)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	permanent := isCertError(err) || isPermanent(err)
-	msg := err.Error()
-	scrubbed := msg
-	for _, s := range secrets {
-		scrubbed = strings.ReplaceAll(scrubbed, s, "REDACTED")
-	}
-	if scrubbed != msg || strings.Contains(msg, "://") {
-		// The inner error would still print the secret; keep its text only.
-		err = errors.New(truncate(redactURLsIn(scrubbed), 512))
-	}
-	var out error = &connError{method: req.Method, url: r.redacted, err: err}
-	if permanent {
-		out = &PermanentError{Err: out}
-	}
-	return out
-}
-
-// redactURLsIn cuts the query off every URL-looking word in s.
-func redactURLsIn(s string) string {
-	words := strings.Fields(s)
-	for i, w := range words {
-		if strings.Contains(w, "://") {
-			if j := strings.IndexAny(w, "?#"); j >= 0 {
-				words[i] = w[:j] + "?REDACTED"
-			}
-		}
-	}
-	return strings.Join(words, " ")
-}
-
-// isCertError reports whether err is a TLS failure that retrying cannot
-// fix: an untrusted, invalid or misnamed certificate, or a server that does
-// not speak TLS.
-func isCertError(err error) bool {
-	var (
-		cv  *tls.CertificateVerificationError
-		ua  x509.UnknownAuthorityError
-		he  x509.HostnameError
-		ci  x509.CertificateInvalidError
-		rhe tls.RecordHeaderError
-	)
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) ||
-		errors.As(err, &ci) || errors.As(err, &rhe)
-}
-
 // classify decides what a response means: nil when it opens the stream.
 func (r *runner) classify(resp *http.Response) error {
 	st := &StatusError{Code: resp.StatusCode, URL: r.redacted}
@@ -627,21 +400,6 @@ func (r *runner) storeID(cur *string, id string) {
 	}
 }
 
-// lostError describes why an open connection ended, for retry reports.
-func (r *runner) lostError(why error) error {
-	if why == io.EOF || why == nil {
-		return &connError{method: r.tmpl.method, url: r.redacted, err: errors.New("server closed the stream")}
-	}
-	if why == errIdle {
-		return &connError{method: r.tmpl.method, url: r.redacted, err: why}
-	}
-	var ue *url.Error
-	if errors.As(why, &ue) {
-		why = ue.Err
-	}
-	return &connError{method: r.tmpl.method, url: r.redacted, err: errors.New(truncate(redactURLsIn(why.Error()), 256))}
-}
-
 // idleReader resets the idle timer whenever bytes arrive.
 type idleReader struct {
 	r io.Reader
@@ -779,11 +537,4 @@ func (r *runner) nextDelay(retryAfter time.Duration) (time.Duration, bool) {
 		d = max(d, min(retryAfter, r.cfg.maxDelay))
 	}
 	return d, false
-}
-
-// setLastEventID starts p with the last event ID of the stream's previous
-// connections, which persists across reconnections.
-func (p *Parser) setLastEventID(id string) {
-	p.id = id
-	p.lastID = id
 }
