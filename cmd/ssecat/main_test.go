@@ -268,7 +268,7 @@ func TestMethodHeadersBody(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	want := []seen{
-		{"POST", "application/json", `{"from":"file"}`}, // finite: ends when the server ends it
+		{"POST", "application/json", `{"from":"file"}`},                // finite: ends when the server ends it
 		{"PUT", "text/plain", "plain"}, {"PUT", "text/plain", "plain"}, // idempotent: resumed, body re-sent
 	}
 	if fmt.Sprint(reqs) != fmt.Sprint(want) {
