@@ -388,3 +388,49 @@ func ExampleCookies() {
 	// event 2
 	// err: <nil>
 }
+
+func ExampleClient_Events() {
+	// An MCP-style tool call: the POST's stream is closed by the server
+	// after the first event (its polling mode), and the client resumes it
+	// with a GET that carries Last-Event-ID and the session header.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch {
+		case r.Method == http.MethodPost:
+			w.Header().Set("Mcp-Session-Id", "s-1")
+			fmt.Fprint(w, "id: 1\ndata: working\n\n")
+		case r.Header.Get("Mcp-Session-Id") == "s-1" && r.Header.Get("Last-Event-ID") == "1":
+			fmt.Fprint(w, "id: 2\nevent: result\ndata: 42\n\n")
+		default:
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+
+	c := &sse.Client{
+		RetryDelay: exFastRetry, MinRetryDelay: exFastRetry,
+		Resume: func(ctx context.Context, lastEventID string) (*http.Request, error) {
+			if lastEventID == "2" {
+				return nil, nil // the result arrived: the stream is done
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			if err == nil {
+				req.Header.Set("Mcp-Session-Id", "s-1")
+			}
+			return req, err
+		},
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, strings.NewReader(`{"method":"tools/call"}`))
+	for ev, err := range c.Events(req) {
+		if err != nil {
+			fmt.Println("stream failed:", err)
+			return
+		}
+		fmt.Printf("id=%s type=%s data=%s\n", ev.ID, ev.Type, ev.Data)
+	}
+	fmt.Println("done")
+	// Output:
+	// id=1 type=message data=working
+	// id=2 type=result data=42
+	// done
+}

@@ -5,8 +5,9 @@
 //	SSE_API_KEY=... go run ./examples/post -url https://llm.example.com/v1/chat/completions \
 //		-model small -prompt "Why is the sky blue?"
 //
-// The request body is sent again, unchanged, if the client has to retry
-// before the stream opens (a 503 or 429, say).
+// The request is a finite stream: it ends when the server ends it, and it
+// is sent again, with the same body, only where the server certainly did
+// not act on it (a 503 or 429 before the stream opens, say).
 package main
 
 import (
@@ -91,19 +92,23 @@ func run() error {
 		// The API key travels as a fixed header, marked as a credential:
 		// it never follows a redirect to another origin.
 		Auth: sse.Headers(http.Header{"Authorization": {"Bearer " + os.Getenv("SSE_API_KEY")}}),
-		// A completion is not resumable: give up after a few failures
-		// instead of retrying forever.
+		// A POST is a finite stream: it ends when the server ends it and
+		// is never sent twice once the server may have acted on it (a 503
+		// or 429 before the stream opens is retried). MaxRetries bounds
+		// those retries.
 		MaxRetries: 3,
 	}
-	s, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for ev := range s.Events() {
+	// Events pulls the answer in this goroutine; the loop ends when the
+	// server ends the stream, with or without a [DONE] event.
+	for ev, err := range c.Events(req) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted
+			}
+			return explain(err)
+		}
 		if ev.Data == "[DONE]" {
-			fmt.Fprintln(stdout)
-			return nil
+			break
 		}
 		var ch chunk
 		if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
@@ -113,11 +118,26 @@ func run() error {
 			fmt.Fprint(stdout, c.Delta.Content)
 		}
 	}
-	if ctx.Err() != nil {
-		return nil // interrupted
-	}
-	if err := s.Err(); err != nil {
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// explain adds the API's own error message, which LLM APIs send as JSON in
+// the body of a refused request, to err. The SDK keeps that body out of
+// err's text (a server may echo credentials there): showing it is this
+// program's choice, for a message the API wrote for its users.
+func explain(err error) error {
+	var st *sse.StatusError
+	if !errors.As(err, &st) || len(st.Body) == 0 {
 		return err
 	}
-	return errors.New("the stream ended before [DONE]")
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(st.Body, &body) != nil || body.Error.Message == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, body.Error.Message)
 }

@@ -88,3 +88,49 @@ func TestRunBadKey(t *testing.T) {
 		t.Errorf("the error shows the key: %v", err)
 	}
 }
+
+// TestRunEndsWithoutDone checks that the program ends when the server ends
+// the stream without a [DONE] event, and that the POST is sent once.
+func TestRunEndsWithoutDone(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		b, _ := json.Marshal(map[string]any{"choices": []any{map[string]any{"delta": map[string]string{"content": "Hello"}}}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+	}))
+	defer srv.Close()
+
+	var out bytes.Buffer
+	stdout = &out
+	t.Cleanup(func() { stdout = os.Stdout })
+	if err := flag.Set("url", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if out.String() != "Hello\n" {
+		t.Errorf("output %q, want %q (printed once: the POST is not sent again)", out.String(), "Hello\n")
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+// TestRunShowsAPIError checks that a 400's JSON error message is shown.
+func TestRunShowsAPIError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"message":"model tiny does not exist"}}`)
+	}))
+	defer srv.Close()
+	if err := flag.Set("url", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "model tiny does not exist") {
+		t.Fatalf("run: %v; want the 400 and the API's message", err)
+	}
+}
