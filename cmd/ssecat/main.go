@@ -464,7 +464,7 @@ func (s *staticToken) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.given {
-		return nil, &sse.PermanentError{Err: errors.New("the server refused the bearer token (-token or SSE_TOKEN) with 401 Unauthorized")}
+		return nil, &sse.PermanentError{Err: errors.New("the server no longer accepts the bearer token (-token or SSE_TOKEN), and a fixed token cannot be refreshed; get a new one")}
 	}
 	s.given = true
 	return &oauth2.Token{AccessToken: s.token}, nil

@@ -689,3 +689,35 @@ func TestInterruptWhileRetrying(t *testing.T) {
 		t.Errorf("ssecat took %v to stop", d)
 	}
 }
+
+// TestAuthExpiredWithFixedToken checks that an auth_expired event with a
+// fixed -token says what happened: the token expired and cannot be
+// refreshed; no 401 is claimed.
+func TestAuthExpiredWithFixedToken(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: hi\n\nevent: auth_expired\ndata: x\n\n")
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, []string{"SSE_TOKEN=" + canaries[0]}, "-o", "data", srv.URL)
+	wantCode(t, r, 1)
+	if r.stdout != "hi\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	oneErrorLine(t, r.stderr, "the server sent auth_expired")
+	for _, want := range []string{"cannot be refreshed", "-token or SSE_TOKEN"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "401") || strings.Contains(r.stderr, "Client.") {
+		t.Errorf("stderr speaks of a 401 or of the SDK's fields:\n%s", r.stderr)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
