@@ -33,8 +33,11 @@ var (
 )
 
 // maxErrorBody is how much of a refused response's body StatusError.Body
-// keeps.
-const maxErrorBody = 4 << 10
+// keeps, and maxErrorBodyWait how long the client waits for it.
+const (
+	maxErrorBody     = 4 << 10
+	maxErrorBodyWait = 5 * time.Second
+)
 
 // runner is the engine of one stream. It is used by one goroutine at a
 // time; only forceReconnect may be called from others.
@@ -320,6 +323,7 @@ func (r *runner) close() {
 // stop releases c's timers, context and body.
 func (c *conn) stop() {
 	if c.idle != nil {
+		c.idle.stopped.Store(true) // a check already running must not re-arm
 		c.idle.t.Stop()
 	}
 	if c.age != nil {
@@ -384,6 +388,11 @@ func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 			kind = unsent
 		}
 		return nil, outcome{kind: kind, err: err}
+	}
+	// A refused response's body is read only for maxErrorBodyWait: a
+	// server that stalls it cannot hold the stream.
+	if resp.StatusCode != http.StatusOK {
+		defer time.AfterFunc(maxErrorBodyWait, func() { cancel(errHeaderTimeout) }).Stop()
 	}
 	if err := r.classify(resp); err != nil {
 		o := outcome{kind: refused, err: err, status: resp.StatusCode, resp: resp}
@@ -543,12 +552,13 @@ func (r *runner) endConnection(err error) outcome {
 // take an event) does not count, and a Read costs two atomic stores and a
 // clock read instead of a timer reset.
 type idleReader struct {
-	r      io.Reader
-	d      time.Duration
-	t      *time.Timer
-	cancel context.CancelCauseFunc
-	base   time.Time
-	since  atomic.Int64 // when the current Read began, in ns after base; 0 outside Read
+	r       io.Reader
+	d       time.Duration
+	t       *time.Timer
+	cancel  context.CancelCauseFunc
+	base    time.Time
+	since   atomic.Int64 // when the current Read began, in ns after base; 0 outside Read
+	stopped atomic.Bool  // the connection is closed: the timer stays off
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
@@ -561,6 +571,9 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 // check runs when the timer fires: it cuts the connection if a Read has
 // been waiting for d, and re-arms itself otherwise.
 func (ir *idleReader) check() {
+	if ir.stopped.Load() {
+		return
+	}
 	s := ir.since.Load()
 	if s == 0 {
 		ir.t.Reset(ir.d)
