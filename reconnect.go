@@ -391,10 +391,10 @@ func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 	}
 	// A refused response's body is read only for maxErrorBodyWait: a
 	// server that stalls it cannot hold the stream.
-	if resp.StatusCode != http.StatusOK {
-		defer time.AfterFunc(maxErrorBodyWait, func() { cancel(errHeaderTimeout) }).Stop()
-	}
-	if err := r.classify(resp); err != nil {
+	bodyTimer := time.AfterFunc(maxErrorBodyWait, func() { cancel(errHeaderTimeout) })
+	err = r.classify(resp)
+	bodyTimer.Stop()
+	if err != nil {
 		o := outcome{kind: refused, err: err, status: resp.StatusCode, resp: resp}
 		if resp.StatusCode == http.StatusNoContent {
 			o.kind, o.err = noContent, nil
