@@ -349,3 +349,8 @@ func httpDo(t *testing.T, method, url, body string, want int, header ...string) 
 func decodeJSON(r io.Reader, v any) error {
 	return json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(v)
 }
+
+// decodeJSONString decodes the JSON text s into v.
+func decodeJSONString(s string, v any) error {
+	return json.Unmarshal([]byte(s), v)
+}
