@@ -160,8 +160,12 @@ func (p *proc) stop(sig syscall.Signal) {
 	}
 }
 
-// ssecat builds cmd/ssecat once per test binary and returns its path.
+// ssecatOnce returns the ssecat binary: $SSECAT when interop/run built
+// it, otherwise one built from ../cmd/ssecat once per test binary.
 var ssecatOnce = sync.OnceValues(func() (string, error) {
+	if p := os.Getenv("SSECAT"); p != "" {
+		return p, nil
+	}
 	dir, err := os.MkdirTemp("", "interop-ssecat-")
 	if err != nil {
 		return "", err
