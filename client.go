@@ -4,17 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Client opens event streams and keeps them open: it reconnects with
-// backoff, resumes with Last-Event-ID, honours the server's retry: field and
-// takes credentials from an AuthSource.
+// Client opens event streams: it reconnects with backoff, resumes with
+// Last-Event-ID, honours the server's retry: field and takes credentials
+// from an AuthSource. Most callers want Connect (a GET stream on a
+// channel); Do sends any request, and Events pulls events in the caller's
+// goroutine with no goroutine of the SDK's own.
+//
+// A stream is resumable or finite (see Lifecycle): a resumable one (a GET,
+// as a browser's EventSource opens) reconnects whenever it ends; a finite
+// one (a POST, as an LLM completion or an MCP tool call is consumed) ends
+// when the server ends it and is never sent again once the server may have
+// acted on it.
 //
 // The zero value is ready to use, and every field documents its default. A
 // Client is safe for concurrent use by multiple goroutines; its fields must
@@ -48,37 +57,68 @@ type Client struct {
 	// used; a negative value disables it.
 	IdleTimeout time.Duration
 
-	// RetryDelay is the base reconnection delay until the server sends a
-	// retry: field, which then replaces it for the life of the Stream. If
-	// 0, 1s is used.
+	// Lifecycle says whether the request is sent again after the stream
+	// ends. The zero value, LifecycleByMethod, makes GET and the other
+	// idempotent methods resumable and POST, PATCH and the rest finite.
+	Lifecycle Lifecycle
+
+	// Resume, if set, resumes a finite stream instead of ending it: when
+	// a stream that opened and passed an event ID ends or is lost, the
+	// client sends the request Resume returns for lastEventID (for MCP's
+	// Streamable HTTP: a GET to the same endpoint with the Mcp-Session-Id
+	// header). The client adds Last-Event-ID, Accept, Cache-Control and
+	// the AuthSource's credentials to it, and calls Resume again before
+	// every later reconnection, so the stream is resumable from then on.
+	// Returning a nil request ends the stream normally (say, once the
+	// response the caller waited for has arrived); an error is retried
+	// with backoff unless it is a *PermanentError. Resume runs on the
+	// goroutine that reads the stream.
+	Resume func(ctx context.Context, lastEventID string) (*http.Request, error)
+
+	// RetryDelay is the reconnection time until the server sends a retry:
+	// field, which then replaces it for the life of the stream. If 0, 1s
+	// is used.
+	//
+	// After a connection that delivered at least one event, the next
+	// attempt waits the reconnection time plus jitter of up to half of it,
+	// with no growth, as a browser does. Failed attempts, and connections
+	// that delivered no event (a server that accepts and closes at once,
+	// or sends auth_expired on every open), grow the wait exponentially
+	// from the reconnection time up to MaxRetryDelay. Every path that
+	// reconnects (a loss, a 401 refresh, auth_expired, MaxConnAge,
+	// Stream.Reconnect) follows this pacing.
 	RetryDelay time.Duration
 
-	// MinRetryDelay is the floor of every delay, so that retry: 0 or a
-	// server that accepts and closes at once cannot cause a hot loop. If 0,
+	// MinRetryDelay is the floor of every delay, so that retry: 0 cannot
+	// cause a hot loop even when each connection delivers an event. If 0,
 	// 500ms is used; a negative value means no floor.
 	MinRetryDelay time.Duration
 
-	// MaxRetryDelay caps the exponential growth of the delay and the
-	// Retry-After the client honours. If 0, 30s is used. Jitter of up to
-	// half the delay is added on top, never subtracted.
+	// MaxRetryDelay caps the exponential growth of the delay, the
+	// server's retry: and the Retry-After the client honours. If 0, 30s is
+	// used. Jitter of up to half the delay is added on top, never
+	// subtracted.
 	MaxRetryDelay time.Duration
 
-	// HealthyAfter is how long a connection must stay open before the
-	// delay growth resets to the base. If 0, 10s is used.
-	HealthyAfter time.Duration
-
-	// MaxRetries is the number of consecutive failed attempts after which
-	// the Stream gives up. If 0, it never gives up on retryable errors.
+	// MaxRetries is the number of failures in a row after which the
+	// stream gives up. A failure is an attempt that did not open the
+	// stream (a refused response, a network error, a failed Authorize or
+	// Refresh) or a connection that ended before delivering any event;
+	// the count restarts when a connection delivers an event. If 0, the
+	// stream never gives up on retryable failures.
 	MaxRetries int
 
-	// MaxElapsed is how long the Stream keeps retrying since the first
-	// failure in a row before it gives up. If 0, it never gives up.
+	// MaxElapsed is how long the stream keeps trying, counted from the
+	// first of the failures in a row (see MaxRetries), before it gives
+	// up: an attempt whose wait would end later is not made. If 0, it
+	// never gives up.
 	MaxElapsed time.Duration
 
-	// Backoff, if set, is called once per Stream to make the policy that
-	// replaces the built-in exponential one (RetryDelay, MaxRetryDelay and
-	// the jitter are then not used). Returning backoff.Stop from
-	// NextBackOff gives up. The server's retry:, Retry-After and
+	// Backoff, if set, is called once per stream to make the policy that
+	// replaces the built-in exponential growth over failures (no jitter is
+	// then added). Returning backoff.Stop from NextBackOff gives up. It is
+	// Reset after each connection that delivered events, which waits the
+	// reconnection time as usual. The server's retry:, Retry-After and
 	// MinRetryDelay still bound each delay from below.
 	Backoff func() backoff.BackOff
 
@@ -93,14 +133,17 @@ type Client struct {
 	AllowInsecure bool
 
 	// AuthExpiredEvent is the event type a server sends before it closes a
-	// stream whose credentials have expired: the client then calls
-	// Auth.Refresh and reconnects at once, resuming with Last-Event-ID.
-	// Such an event is not delivered. If empty, "auth_expired" is used.
+	// stream whose credentials have expired. With an Auth source, the
+	// client then closes the connection, calls Auth.Refresh and reconnects
+	// with the usual pacing, resuming with Last-Event-ID; such an event is
+	// not delivered. Without one, it is delivered like any other event. If
+	// empty, "auth_expired" is used.
 	AuthExpiredEvent string
 
 	// MaxConnAge, if positive, makes the client close and reopen a
-	// connection after it has been open that long, so that credentials are
-	// checked again. If 0, connections are kept as long as they work.
+	// resumable connection after it has been open that long, so that
+	// credentials are checked again. If 0, connections are kept as long as
+	// they work. A finite stream without Resume is never cut this way.
 	MaxConnAge time.Duration
 
 	// Logger receives connection state and retries. If nil, nothing is
@@ -108,163 +151,19 @@ type Client struct {
 	Logger *slog.Logger
 
 	// OnComment, if set, is called with each comment line's text (the
-	// part after the colon, one leading space removed), from the Stream's
-	// goroutine. It must not block for long.
+	// part after the colon, one leading space removed), in stream order
+	// relative to events: with Events, from the caller's goroutine between
+	// two events; with a Stream, from its goroutine once the caller has
+	// received every earlier event from the channel. It must not block for
+	// long; it may call Stream.Close.
 	OnComment func(comment string)
 
-	// OnAttempt, if set, is called after each connection attempt, from the
-	// Stream's goroutine. It must not block for long.
+	// OnAttempt, if set, is called after each connection attempt and
+	// after each connection ends, from the goroutine that reads the
+	// stream (see Attempt). It must not block for long; it may call
+	// Stream.Close.
 	OnAttempt func(Attempt)
 }
-
-// Attempt describes one connection attempt, as reported to
-// Client.OnAttempt.
-type Attempt struct {
-	N     int           // attempts since the last good open, from 1
-	URL   string        // the request URL, query values redacted
-	Err   error         // nil when the attempt opened the stream
-	Delay time.Duration // the wait before the next attempt, when Err is retried
-	Final bool          // Err ended the Stream
-}
-
-// Stream is one logical event stream that survives reconnections. Its
-// methods are safe for concurrent use. Events arrive on the channel that
-// Events returns; a single goroutine per Stream reads the connection and
-// waits when the caller does not receive, so a slow consumer slows the
-// server down instead of growing memory.
-type Stream struct {
-	events chan Event
-	done   chan struct{}
-	cancel context.CancelCauseFunc
-	force  chan struct{}
-
-	idMu   sync.Mutex // guards lastID; a plain string costs no allocation to store
-	lastID string
-
-	mu     sync.Mutex
-	err    error
-	closed bool
-	r      *runner // while the goroutine runs, for Reconnect
-}
-
-// errClosed is the cause with which Close cancels a Stream.
-var errClosed = errors.New("sse: stream closed")
-
-// Events returns the channel on which events arrive, in order, each once.
-// It is closed when the stream ends for good; Err then says why.
-func (s *Stream) Events() <-chan Event { return s.events }
-
-// Err returns why the stream ended: nil while it runs, after Close and
-// after the server answered 204; otherwise the error that ended it (the
-// caller's context error, or an error that is permanent or made the
-// Stream give up).
-func (s *Stream) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// LastEventID returns the last event ID the reader has passed, which the
-// next attempt sends as Last-Event-ID. It includes IDs set by blocks that
-// dispatched no event.
-//
-// The reader runs ahead of the caller by the events waiting in the channel,
-// so this is not the caller's position: to resume after a restart, persist
-// the ID of the last event you handled (Event.ID) and pass it as
-// Client.LastEventID.
-func (s *Stream) LastEventID() string {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	return s.lastID
-}
-
-// Reconnect closes the current connection, if one is open, and connects
-// again at once; a Stream waiting in backoff stops waiting. It returns
-// without waiting for the new connection.
-func (s *Stream) Reconnect() {
-	s.mu.Lock()
-	r := s.r
-	s.mu.Unlock()
-	if r != nil {
-		r.forceReconnect()
-	}
-	select {
-	case s.force <- struct{}{}:
-	default:
-	}
-}
-
-// Close ends the stream: the connection is closed, the goroutine exits and
-// the Events channel is closed before Close returns; no event is delivered
-// after that. Close is idempotent, safe to call concurrently and always
-// returns nil.
-func (s *Stream) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel(errClosed)
-	<-s.done
-	return nil
-}
-
-// Connect opens a GET event stream at url. It returns once the first
-// response has opened the stream, or with the error that made the first
-// attempt fail for good; retryable failures before that are retried (see
-// MaxRetries). ctx governs the whole life of the Stream: cancelling it ends
-// the stream as Close does, with ctx's error.
-func (c *Client) Connect(ctx context.Context, url string) (*Stream, error) {
-	u, err := parseURL(url)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://placeholder/", nil)
-	if err != nil {
-		return nil, fmt.Errorf("sse: %w", err)
-	}
-	req.URL = u
-	req.Host = ""
-	return c.Do(req)
-}
-
-// Do opens an event stream with req: any method, headers and body. Each
-// attempt sends a fresh copy of req with its body re-read through
-// req.GetBody (a body without GetBody is read into memory once, up to 16
-// MiB). req.Context() governs the whole life of the Stream, as ctx does for
-// Connect.
-func (c *Client) Do(req *http.Request) (*Stream, error) {
-	if req == nil || req.URL == nil {
-		return nil, &PermanentError{Err: errors.New("sse: Do needs a request with a URL")}
-	}
-	cfg, err := c.settings()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := newTemplate(req, cfg)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	s := &Stream{
-		events: make(chan Event, eventBuffer),
-		done:   make(chan struct{}),
-		cancel: cancel,
-		force:  make(chan struct{}, 1),
-	}
-	s.lastID = cfg.lastEventID
-	r := &runner{cfg: cfg, s: s, tmpl: tmpl, ready: make(chan error, 1)}
-	r.hc = cfg.httpClient(r)
-	go r.run(ctx)
-	if err := <-r.ready; err != nil {
-		<-s.done
-		return nil, err
-	}
-	return s, nil
-}
-
-// eventBuffer is the capacity of a Stream's channel: enough to keep the
-// reader busy while the consumer takes a few events, small enough that a
-// consumer that stops receiving stops the reader.
-const eventBuffer = 16
 
 // settings is a Client's configuration with its defaults resolved.
 type settings struct {
@@ -275,8 +174,9 @@ type settings struct {
 	retry         time.Duration
 	floor         time.Duration
 	maxDelay      time.Duration
-	healthy       time.Duration
 	maxRetries    int
+	lifecycle     Lifecycle
+	resume        func(context.Context, string) (*http.Request, error)
 	maxElapsed    time.Duration
 	newBackOff    func() backoff.BackOff
 	maxLine       int
@@ -299,7 +199,8 @@ func (c *Client) settings() (*settings, error) {
 		retry:         orDefault(c.RetryDelay, time.Second),
 		floor:         orDefault(c.MinRetryDelay, 500*time.Millisecond),
 		maxDelay:      orDefault(c.MaxRetryDelay, 30*time.Second),
-		healthy:       orDefault(c.HealthyAfter, 10*time.Second),
+		lifecycle:     c.Lifecycle,
+		resume:        c.Resume,
 		maxRetries:    c.MaxRetries,
 		maxElapsed:    c.MaxElapsed,
 		newBackOff:    c.Backoff,
@@ -318,11 +219,14 @@ func (c *Client) settings() (*settings, error) {
 	if s.floor < 0 {
 		s.floor = 0
 	}
-	if s.retry < 0 || s.maxDelay < 0 || s.healthy < 0 || s.maxRetries < 0 || s.maxElapsed < 0 || s.maxAge < 0 {
+	if s.retry < 0 || s.maxDelay < 0 || s.maxRetries < 0 || s.maxElapsed < 0 || s.maxAge < 0 {
 		return nil, &PermanentError{Err: errors.New("sse: Client has a negative delay, age or retry count; use 0 for the default")}
 	}
 	if s.authExpired == "" {
 		s.authExpired = "auth_expired"
+	}
+	if s.lifecycle > Finite {
+		return nil, &PermanentError{Err: fmt.Errorf("sse: unknown Client.Lifecycle %d", int(s.lifecycle))}
 	}
 	if hasCtlAny(s.lastEventID) {
 		return nil, &PermanentError{Err: errors.New("sse: Client.LastEventID holds a control character; it cannot be sent as a header")}
@@ -348,3 +252,156 @@ var defaultTransport = func() *http.Transport {
 	t.TLSHandshakeTimeout = 10 * time.Second
 	return t
 }()
+
+// Lifecycle says what happens to a stream's request after the stream ends:
+// whether it is sent again.
+type Lifecycle int
+
+const (
+	// LifecycleByMethod, the zero value, makes a request resumable when
+	// its method is idempotent under RFC 9110 (GET, HEAD, OPTIONS, TRACE,
+	// PUT, DELETE) and finite otherwise (POST, PATCH, any other method).
+	LifecycleByMethod Lifecycle = iota
+
+	// Resumable is the browser's EventSource: the request is sent again,
+	// with Last-Event-ID, after the server ends the stream or the
+	// connection is lost. Mark a long-lived POST or REPORT stream this way
+	// when its server expects it.
+	Resumable
+
+	// Finite is fetch's: the stream ends, with Err nil, when the server
+	// ends it; a connection lost after the request may have reached the
+	// server ends it with an error wrapping ErrStreamLost, unless
+	// Client.Resume can resume it. Before the stream opens, the request is
+	// sent again only where the server certainly did not act on it: no
+	// byte of it was sent, or the server answered 401 (credentials are
+	// refreshed first), 408, 429 or 503, or sent X-Should-Retry: true.
+	Finite
+)
+
+// isFinite reports whether a request with method is finite under l.
+func isFinite(l Lifecycle, method string) bool {
+	switch l {
+	case Resumable:
+		return false
+	case Finite:
+		return true
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return false
+	}
+	return true
+}
+
+// Attempt describes one connection attempt, or the end of a connection,
+// as reported to Client.OnAttempt.
+type Attempt struct {
+	// N counts the failures in a row, this one included: after an attempt
+	// that opened the stream, the failures before it plus one. It is 0
+	// for the end of a connection that delivered events, which is routine
+	// for a stream and no failure.
+	N int
+
+	URL string // the request URL, query values redacted
+
+	// StatusCode and Header are those of the response that opened the
+	// stream, or refused to; 0 and nil when no response arrived or for
+	// the end of a connection.
+	StatusCode int
+	Header     http.Header
+
+	// Err is why the attempt failed or the connection ended; nil when the
+	// attempt opened the stream and when the server ended it normally.
+	Err error
+
+	Ended bool          // the report is of an open connection's end, not of an attempt
+	Delay time.Duration // the wait before the next attempt; 0 when Final
+	Final bool          // the stream ends here, with Err (nil: normally)
+}
+
+// Connect opens a GET event stream at url. It returns once the first
+// response has opened the stream, or with the error that made the first
+// attempt fail for good; retryable failures before that are retried (see
+// MaxRetries). ctx governs the whole life of the Stream: cancelling it ends
+// the stream as Close does, with ctx's error. If ctx ends before the
+// stream opened, the error wraps both ctx's error and the last attempt's.
+func (c *Client) Connect(ctx context.Context, url string) (*Stream, error) {
+	req, err := getRequest(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return c.Do(req)
+}
+
+// getRequest builds the GET request for url without letting the URL, which
+// may hold a credential, into an error.
+func getRequest(ctx context.Context, url string) (*http.Request, error) {
+	u, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://placeholder/", nil)
+	if err != nil {
+		return nil, fmt.Errorf("sse: %w", err)
+	}
+	req.URL = u
+	req.Host = ""
+	return req, nil
+}
+
+// Do opens an event stream with req: any method, headers and body. Each
+// attempt sends a fresh copy of req with its body re-read through
+// req.GetBody (a body without GetBody is read into memory once, up to 16
+// MiB). req.Context() governs the whole life of the Stream, as ctx does for
+// Connect. Whether req is sent again after the stream ends is
+// Client.Lifecycle's choice: a POST is not, by default.
+func (c *Client) Do(req *http.Request) (*Stream, error) {
+	r, err := c.newRunner(req)
+	if err != nil {
+		return nil, err
+	}
+	return startStream(req.Context(), r)
+}
+
+// Events opens an event stream with req, as Do does, and returns its
+// events as an iterator that runs in the caller's goroutine: connecting,
+// reading, reconnecting and waiting between attempts all happen inside the
+// loop, with no goroutine and no channel of the SDK's own.
+//
+//	for ev, err := range c.Events(req) {
+//		if err != nil {
+//			return err // why the stream ended
+//		}
+//		fmt.Println(ev.Data)
+//	}
+//
+// The loop ends when the stream ends: normally (the server answered 204,
+// or ended a finite stream), with one final error, or when req.Context()
+// ends (that error is the last one yielded). Breaking out of the loop
+// closes the connection. OnComment and OnAttempt run in the caller's
+// goroutine, in stream order. Each range over the iterator opens a new
+// stream.
+func (c *Client) Events(req *http.Request) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		r, err := c.newRunner(req)
+		if err != nil {
+			yield(Event{}, err)
+			return
+		}
+		defer r.close()
+		ctx := req.Context()
+		for {
+			ev, err := r.next(ctx)
+			if err != nil {
+				if err != io.EOF {
+					yield(Event{}, err)
+				}
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}

@@ -70,6 +70,7 @@ func TestRequestHeadersMethodAndBody(t *testing.T) {
 		require.NoError(t, err)
 		req.Header.Set("X-Custom", "yes")
 		c.LastEventID = "resume-1"
+		c.Lifecycle = Resumable // a POST is finite unless marked resumable
 		s, err := c.Do(req)
 		require.NoError(t, err)
 		evs := ctDrain(s)
@@ -81,7 +82,7 @@ func TestRequestHeadersMethodAndBody(t *testing.T) {
 		require.Len(t, got, 3)
 		for i, g := range got {
 			assert.Equal(t, "POST", g.method)
-			assert.Equal(t, `{"q":1}`, g.body, "the body is re-sent on every attempt")
+			assert.Equal(t, `{"q":1}`, g.body, "a resumable POST's body is re-sent on every attempt")
 			assert.Equal(t, "text/event-stream", g.accept)
 			assert.Equal(t, "no-cache", g.cache)
 			assert.Equal(t, "yes", g.custom)
@@ -205,7 +206,7 @@ func TestCutMidEventResumesWithoutGapOrDuplicate(t *testing.T) {
 			ctServers(t, h, func(t *testing.T, srv *httptest.Server, c *Client) {
 				opened := 0
 				c.OnAttempt = func(a Attempt) {
-					if a.Err == nil {
+					if a.StatusCode == http.StatusOK {
 						opened++
 					}
 				}

@@ -38,6 +38,13 @@ type StatusError struct {
 	ContentType string        // the response's Content-Type, when Code is 200
 	RetryAfter  time.Duration // the Retry-After the server asked for; 0 if none
 	URL         string        // the request URL, query values redacted
+
+	// Header and Body are the refused response's header and the first 4
+	// KiB of its body (an API's JSON error, say), for the caller to read.
+	// Error never includes them: a server may echo credentials there, so
+	// treat them as secret until checked.
+	Header http.Header
+	Body   []byte
 }
 
 func (e *StatusError) Error() string {
@@ -45,6 +52,12 @@ func (e *StatusError) Error() string {
 		return fmt.Sprintf("sse: %s: Content-Type %q is not text/event-stream", e.URL, truncate(e.ContentType, 64))
 	}
 	return fmt.Sprintf("sse: %s: %d %s", e.URL, e.Code, http.StatusText(e.Code))
+}
+
+// GoString keeps Header and Body out of %#v, which a log line may print:
+// a server may echo credentials in them.
+func (e *StatusError) GoString() string {
+	return fmt.Sprintf("&sse.StatusError{Code:%d, ContentType:%q, RetryAfter:%d, URL:%q}", e.Code, e.ContentType, int64(e.RetryAfter), e.URL)
 }
 
 // PermanentError marks a failure after which retrying cannot help: the

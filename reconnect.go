@@ -1,23 +1,28 @@
 package sse
 
+// This file holds the engine of a stream: the I/O of one attempt (open,
+// read) that turns into an outcome, and the short loop that asks the
+// policy (policy.go) what to do next and carries it out. The engine runs
+// in the goroutine of whoever pulls events: the caller's with
+// Client.Events, the Stream's own with Connect and Do.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
-// Causes with which the client cancels one connection attempt while the
-// Stream goes on.
+// Causes with which the engine cancels one attempt or connection while the
+// stream goes on.
 var (
 	errIdle          = errors.New("sse: no bytes received within the idle timeout")
 	errForced        = errors.New("sse: reconnect requested")
@@ -27,180 +32,301 @@ var (
 	errNoContent     = errors.New("sse: server answered 204 No Content")
 )
 
-// runner is the one goroutine of a Stream and its reconnect loop.
+// maxErrorBody is how much of a refused response's body StatusError.Body
+// keeps.
+const maxErrorBody = 4 << 10
+
+// runner is the engine of one stream. It is used by one goroutine at a
+// time; only forceReconnect may be called from others.
 type runner struct {
 	cfg           *settings
-	s             *Stream
-	tmpl          *template
+	tmpl          *template // the request each attempt sends: the caller's, or Resume's once resuming
 	hc            *http.Client
 	headerTimeout time.Duration
-	ready         chan error
-	readySent     bool
-	redacted      string // the template URL, redacted, for logs
-
-	bo         backoff.BackOff
-	own        *backoff.ExponentialBackOff // bo when it is the built-in policy
-	fresh      bool                        // own was reset and has not grown since
-	retry      time.Duration               // the server's retry:, if hasRetry
-	hasRetry   bool
-	callerRefr bool // the caller set a Referer
+	redacted      string // tmpl's URL, redacted, for logs and reports
+	callerRefr    bool   // the caller set a Referer
+	authExpired   string // the event type that signals expired credentials; "" without an AuthSource
 
 	// credQuery holds the query values the AuthSource added to the
 	// current attempt, which no redirect to another origin may carry.
 	credQuery []string
 
-	mu            sync.Mutex // guards attemptCancel, which Stream.Reconnect calls
+	pol      *policy
+	lastID   string        // the last event ID, sent as Last-Event-ID
+	conn     *conn         // the open connection, if any
+	wait     time.Duration // before the next attempt
+	resume   bool          // the next attempt sends Client.Resume's request
+	opened   bool          // the stream opened at least once
+	cause    error         // the last attempt's failure, for the error of a context that ends first
+	finished bool
+	endErr   error // why the stream ended, once finished (nil: normally)
+
+	// Hooks of the face that runs the engine.
+	onOpen func(*http.Response) // after each open
+	onID   func(string)         // when the last event ID changes
+
+	mu            sync.Mutex // guards attemptCancel, which forceReconnect calls
 	attemptCancel context.CancelCauseFunc
 }
 
-// run is the Stream's goroutine: it connects, reads, and reconnects until
-// the stream ends for good.
-func (r *runner) run(ctx context.Context) {
-	var endErr error
-	defer func() { r.finish(ctx, endErr) }()
+// conn is one open connection.
+type conn struct {
+	resp      *http.Response
+	ctx       context.Context // the attempt's, whose cause says why the engine cut it
+	cancel    context.CancelCauseFunc
+	p         *Parser
+	idle      *idleReader
+	age       *time.Timer
+	delivered bool
+}
 
-	r.redacted = redactURL(r.tmpl.url)
-	r.callerRefr = r.tmpl.header.Get("Referer") != ""
-	r.initBackOff()
-	r.s.attach(r)
+// newRunner prepares the engine of a stream that sends req.
+func (c *Client) newRunner(req *http.Request) (*runner, error) {
+	if req == nil || req.URL == nil {
+		return nil, &PermanentError{Err: errors.New("sse: Do needs a request with a URL")}
+	}
+	cfg, err := c.settings()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := newTemplate(req, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, tmpl: tmpl, lastID: cfg.lastEventID}
+	r.hc = cfg.httpClient(r)
+	r.redacted = redactURL(tmpl.url)
+	r.callerRefr = tmpl.header.Get("Referer") != ""
+	if cfg.auth != nil {
+		r.authExpired = cfg.authExpired
+	}
+	r.pol = newPolicy(cfg, isFinite(cfg.lifecycle, tmpl.method))
+	return r, nil
+}
 
-	var (
-		fails       int       // failed attempts since the last good open
-		streakStart time.Time // when the current run of failures began
-		rejected    bool      // a 401 since the last good open
-	)
+// next returns the stream's next event, connecting, reading and
+// reconnecting as the policy decides. It returns io.EOF when the stream
+// ended normally, and the error that ended it otherwise.
+func (r *runner) next(ctx context.Context) (Event, error) {
 	for {
-		r.drainForce()
-		resp, err := r.open(ctx, fails+1)
-		if err == nil {
-			r.report(Attempt{N: fails + 1, URL: r.redacted})
-			r.cfg.log.Info("sse: connected", "url", r.redacted)
-			if !r.readySent {
-				r.readySent = true
-				r.ready <- nil
-			}
-			fails, streakStart, rejected = 0, time.Time{}, false
-			opened := time.Now()
-			why := r.read(ctx, resp)
-			if ctx.Err() != nil {
-				endErr = ctx.Err()
-				return
-			}
-			if time.Since(opened) >= r.cfg.healthy {
-				r.resetBackOff()
-			}
-			switch {
-			case errors.Is(why, ErrEventTooLarge):
-				endErr = &PermanentError{Err: why}
-				r.report(Attempt{N: 1, URL: r.redacted, Err: endErr, Final: true})
-				return
-			case why == errForced || why == errMaxAge:
-				r.cfg.log.Info("sse: reconnecting", "url", r.redacted, "reason", why.Error())
-				continue
-			case why == errAuthExpired:
-				r.cfg.log.Info("sse: credentials expired; refreshing", "url", r.redacted)
-				if err = r.refresh(ctx, resp); err == nil {
-					continue
-				}
-			default:
-				err = r.lostError(why)
-			}
-		} else {
-			fails++
-			if errors.Is(err, errNoContent) {
-				r.report(Attempt{N: fails, URL: r.redacted, Err: err, Final: true})
-				r.cfg.log.Info("sse: server ended the stream with 204", "url", r.redacted)
-				return
-			}
-			if errors.Is(err, errForced) {
-				continue
-			}
-			var st *StatusError
-			if errors.As(err, &st) && st.Code == http.StatusUnauthorized && ctx.Err() == nil {
-				if rejected {
-					err = &PermanentError{Err: &AuthError{Op: "rejected", Err: err}}
-				} else {
-					rejected = true
-					r.report(Attempt{N: fails, URL: r.redacted, Err: err})
-					r.cfg.log.Info("sse: 401; refreshing credentials", "url", r.redacted)
-					if err = r.refresh(ctx, resp); err == nil {
-						continue
+		if r.conn != nil {
+			ev, err := r.conn.p.Next()
+			if err == nil {
+				if ev.Type != r.authExpired {
+					r.conn.delivered = true
+					if id := r.conn.p.LastEventID(); id != r.lastID {
+						r.setID(id)
 					}
+					return ev, nil
 				}
+				err = errAuthExpired
+			}
+			r.decide(ctx, r.endConnection(err))
+		} else if !r.finished {
+			if o, ok := r.attempt(ctx); !ok && !r.finished {
+				r.decide(ctx, o)
 			}
 		}
-		if ctx.Err() != nil {
-			endErr = ctx.Err()
-			return
+		if r.finished {
+			if r.endErr == nil {
+				return Event{}, io.EOF
+			}
+			return Event{}, r.endErr
 		}
-		if isPermanent(err) {
-			endErr = err
-			r.report(Attempt{N: fails, URL: r.redacted, Err: err, Final: true})
-			r.cfg.log.Warn("sse: stream failed for good", "url", r.redacted, "err", err.Error())
-			return
+	}
+}
+
+// attempt waits as decided, then makes one connection attempt. It returns
+// true when the stream opened, and the outcome otherwise.
+func (r *runner) attempt(ctx context.Context) (outcome, bool) {
+	if !r.sleep(ctx, r.wait) {
+		return outcome{}, false
+	}
+	if r.resume {
+		if done, o := r.prepareResume(ctx); done || o.kind != 0 {
+			return o, false
 		}
-		if streakStart.IsZero() {
-			streakStart = time.Now()
-		}
-		delay, stop := r.nextDelay(retryAfter(err))
-		if stop || (r.cfg.maxRetries > 0 && fails >= r.cfg.maxRetries) ||
-			(r.cfg.maxElapsed > 0 && time.Since(streakStart)+delay > r.cfg.maxElapsed) {
-			endErr = fmt.Errorf("sse: gave up after %d failed attempts: %w", fails, err)
-			r.report(Attempt{N: fails, URL: r.redacted, Err: endErr, Final: true})
-			r.cfg.log.Warn("sse: giving up", "url", r.redacted, "attempts", fails, "err", err.Error())
-			return
-		}
-		r.report(Attempt{N: max(fails, 1), URL: r.redacted, Err: err, Delay: delay})
-		if fails == 0 {
-			// An open stream ended: routine for SSE, not a failure.
-			r.cfg.log.Info("sse: stream ended; reconnecting", "url", r.redacted, "reason", err.Error(), "delay", delay)
+	}
+	resp, o := r.open(ctx)
+	if resp == nil {
+		return o, false
+	}
+	r.opened = true
+	r.pol.opened()
+	r.startConnection(resp)
+	r.report(Attempt{N: r.pol.fails + 1, URL: r.redacted, StatusCode: resp.StatusCode, Header: resp.Header})
+	r.cfg.log.Info("sse: connected", "url", r.redacted)
+	if r.onOpen != nil {
+		r.onOpen(resp)
+	}
+	return outcome{}, true
+}
+
+// prepareResume asks Client.Resume for the request that resumes the
+// stream. done is true when the stream ended (Resume declined, or ctx
+// ended); a non-zero outcome reports a failure.
+func (r *runner) prepareResume(ctx context.Context) (done bool, o outcome) {
+	req, err := r.cfg.resume(ctx, r.lastID)
+	switch {
+	case ctx.Err() != nil:
+		return true, outcome{}
+	case err != nil:
+		return false, outcome{kind: unsent, err: fmt.Errorf("sse: Client.Resume: %w", err)}
+	case req == nil:
+		r.finish(nil)
+		r.cfg.log.Info("sse: stream ended; Client.Resume declined to resume it", "url", r.redacted)
+		return true, outcome{}
+	}
+	if req.URL == nil {
+		return false, outcome{kind: unsent, err: &PermanentError{Err: errors.New("sse: Client.Resume returned a request without a URL")}}
+	}
+	tmpl, err := newTemplate(req, r.cfg)
+	if err != nil {
+		return false, outcome{kind: unsent, err: err}
+	}
+	r.tmpl, r.redacted = tmpl, redactURL(tmpl.url)
+	r.callerRefr = tmpl.header.Get("Referer") != ""
+	return false, outcome{}
+}
+
+// decide asks the policy what outcome o means and carries it out: it
+// reports and logs the decision, refreshes credentials, and sets the wait
+// before the next attempt, or finishes the stream.
+func (r *runner) decide(ctx context.Context, o outcome) {
+	if ctx.Err() != nil {
+		r.finishCtx(ctx)
+		return
+	}
+	if !o.kind.opens() {
+		r.cause = o.err
+	}
+	d := r.pol.decide(time.Now(), o)
+	if d.act == reconnect && d.refresh {
+		if o.kind == expired {
+			r.cfg.log.Info("sse: credentials expired; refreshing", "url", r.redacted)
 		} else {
-			r.cfg.log.Warn("sse: connection failed; retrying", "url", r.redacted, "err", err.Error(), "delay", delay)
+			r.cfg.log.Info("sse: 401; refreshing credentials", "url", r.redacted)
 		}
-		if !r.sleep(ctx, delay) {
-			endErr = ctx.Err()
-			return
-		}
-	}
-}
-
-// finish records why the stream ended and releases everyone waiting.
-func (r *runner) finish(ctx context.Context, endErr error) {
-	r.s.mu.Lock()
-	closed := r.s.closed
-	if !closed {
-		if endErr == nil && ctx.Err() != nil {
-			endErr = ctx.Err()
-		}
-		r.s.err = endErr
-	}
-	r.s.mu.Unlock()
-	r.s.attach(nil)
-	if closed {
-		// Close promises that no event is delivered after it returns.
-		for len(r.s.events) > 0 {
-			select {
-			case <-r.s.events:
-			default:
+		if err := r.refresh(ctx, o.resp); err != nil {
+			if ctx.Err() != nil {
+				r.finishCtx(ctx)
+				return
+			}
+			err = &causedError{err: err, cause: o.err}
+			if isPermanent(err) {
+				d = decision{act: stop, err: &PermanentError{Err: err}, fails: d.fails}
+			} else {
+				d.err = err
 			}
 		}
 	}
-	close(r.s.events)
-	if !r.readySent {
-		r.readySent = true
-		if closed && endErr == nil {
-			endErr = errClosed
-		}
-		r.ready <- endErr
+	a := Attempt{N: d.fails, URL: r.redacted, Err: d.err, Ended: o.kind.opens()}
+	if o.resp != nil && !o.kind.opens() {
+		a.StatusCode, a.Header = o.resp.StatusCode, o.resp.Header
 	}
-	close(r.s.done)
+	if d.act == stop {
+		a.Final = true
+		r.report(a)
+		r.logEnd(o, d)
+		r.finish(d.err)
+		return
+	}
+	a.Delay = d.delay
+	r.report(a)
+	if o.kind.opens() && o.delivered {
+		reason := "server ended the stream"
+		if o.err != nil {
+			reason = o.err.Error()
+		}
+		r.cfg.log.Info("sse: stream ended; reconnecting", "url", r.redacted, "reason", reason, "delay", d.delay)
+	} else {
+		r.cfg.log.Warn("sse: connection failed; retrying", "url", r.redacted, "attempt", d.fails, "err", errString(d.err), "delay", d.delay)
+	}
+	r.wait, r.resume = d.delay, d.resume
 }
 
-// attach lets Stream.Reconnect reach r (nil: no longer).
-func (s *Stream) attach(r *runner) {
-	s.mu.Lock()
-	s.r = r
-	s.mu.Unlock()
+// logEnd logs why the stream ends.
+func (r *runner) logEnd(o outcome, d decision) {
+	switch {
+	case d.err != nil:
+		r.cfg.log.Warn("sse: stream failed for good", "url", r.redacted, "err", d.err.Error())
+	case o.kind == noContent:
+		r.cfg.log.Info("sse: server ended the stream with 204", "url", r.redacted)
+	default:
+		r.cfg.log.Info("sse: server ended the stream", "url", r.redacted)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "server ended the stream without sending an event"
+	}
+	return err.Error()
+}
+
+// finish ends the stream with err (nil: normally).
+func (r *runner) finish(err error) {
+	r.finished, r.endErr = true, err
+	r.close()
+}
+
+// finishCtx ends the stream because its context ended. Before the first
+// open, the error wraps the last attempt's cause as well.
+func (r *runner) finishCtx(ctx context.Context) {
+	err := ctx.Err()
+	if !r.opened && r.cause != nil && !errors.Is(r.cause, err) {
+		err = &contextError{ctx: err, last: r.cause}
+	}
+	r.finish(err)
+}
+
+// causedError is an error that happened in answer to an earlier one (a
+// failed refresh after a 401): errors.Is and errors.As find both.
+type causedError struct{ err, cause error }
+
+func (e *causedError) Error() string {
+	if e.cause == nil {
+		return e.err.Error()
+	}
+	return e.err.Error() + " (after: " + strings.TrimPrefix(e.cause.Error(), "sse: ") + ")"
+}
+
+func (e *causedError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.err}
+	}
+	return []error{e.err, e.cause}
+}
+
+// contextError is the error of a stream whose context ended before it
+// opened: errors.Is finds both the context's error and the last attempt's
+// cause.
+type contextError struct{ ctx, last error }
+
+func (e *contextError) Error() string {
+	return "sse: " + strings.TrimPrefix(e.ctx.Error(), "sse: ") + " before the stream opened; last attempt: " + strings.TrimPrefix(e.last.Error(), "sse: ")
+}
+
+func (e *contextError) Unwrap() []error { return []error{e.ctx, e.last} }
+
+// close releases the open connection, if any.
+func (r *runner) close() {
+	if c := r.conn; c != nil {
+		r.conn = nil
+		c.stop()
+	}
+}
+
+// stop releases c's timers, context and body.
+func (c *conn) stop() {
+	if c.idle != nil {
+		c.idle.t.Stop()
+	}
+	if c.age != nil {
+		c.age.Stop()
+	}
+	c.cancel(nil)
+	c.resp.Body.Close()
 }
 
 // report passes a to the caller's OnAttempt hook.
@@ -210,65 +336,102 @@ func (r *runner) report(a Attempt) {
 	}
 }
 
+// setID records a new last event ID.
+func (r *runner) setID(id string) {
+	r.lastID = id
+	if r.onID != nil {
+		r.onID(id)
+	}
+}
+
 // open makes one connection attempt. It returns the response of an opened
-// stream, or an error; for a 401 it returns the (closed) response too, for
-// AuthSource.Refresh.
-func (r *runner) open(ctx context.Context, n int) (*http.Response, error) {
+// stream, or the outcome of a failed attempt.
+func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 	actx, cancel := context.WithCancelCause(ctx)
 	r.setAttemptCancel(cancel)
-	r.cfg.log.Debug("sse: connecting", "url", r.redacted, "attempt", n)
+	r.cfg.log.Debug("sse: connecting", "url", r.redacted, "attempt", r.pol.fails+1)
 
 	req, secrets, err := r.newRequest(actx)
 	if err != nil {
 		cancel(nil)
-		return nil, err
+		return nil, outcome{kind: unsent, err: err}
 	}
-	var timer *time.Timer
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteHeaderField: func(string, []string) { wrote.Store(true) },
+	}))
+	// The header timeout cuts the attempt only if it fires before the
+	// response arrived: the state makes the two exclusive.
+	var state atomic.Int32 // 0 waiting, 1 answered, 2 timed out
 	if r.headerTimeout > 0 {
-		timer = time.AfterFunc(r.headerTimeout, func() { cancel(errHeaderTimeout) })
+		t := time.AfterFunc(r.headerTimeout, func() {
+			if state.CompareAndSwap(0, 2) {
+				cancel(errHeaderTimeout)
+			}
+		})
+		defer t.Stop()
 	}
 	resp, err := r.hc.Do(req)
-	if timer != nil {
-		timer.Stop()
+	if err == nil && !state.CompareAndSwap(0, 1) {
+		resp.Body.Close()
+		err = errHeaderTimeout
 	}
 	if err != nil {
 		err = r.transportError(actx, req, err, secrets)
 		cancel(nil)
-		return nil, err
+		kind := broken
+		if !wrote.Load() {
+			kind = unsent
+		}
+		return nil, outcome{kind: kind, err: err}
 	}
 	if err := r.classify(resp); err != nil {
-		// Drain a little so a small error body does not cost the
-		// connection, then close.
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		o := outcome{kind: refused, err: err, status: resp.StatusCode, resp: resp}
+		if resp.StatusCode == http.StatusNoContent {
+			o.kind, o.err = noContent, nil
+		}
+		o.retryAfter = retryAfter(err)
+		switch strings.ToLower(resp.Header.Get("X-Should-Retry")) {
+		case "true":
+			o.shouldRetry = 1
+		case "false":
+			o.shouldRetry = -1
+		}
 		resp.Body.Close()
 		cancel(nil)
-		return resp, err
+		return nil, o
 	}
-	return resp, nil
+	return resp, outcome{}
 }
 
 // classify decides what a response means: nil when it opens the stream.
+// A refused response's body is read, up to maxErrorBody, into the
+// StatusError.
 func (r *runner) classify(resp *http.Response) error {
-	st := &StatusError{Code: resp.StatusCode, URL: r.redacted}
+	st := &StatusError{Code: resp.StatusCode, URL: r.redacted, Header: resp.Header}
+	var err error = st
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 		ct := resp.Header.Get("Content-Type")
-		mt, _, err := mime.ParseMediaType(ct)
-		if err == nil && mt == "text/event-stream" {
+		mt, _, perr := mime.ParseMediaType(ct)
+		if perr == nil && mt == "text/event-stream" {
 			return nil
 		}
 		st.ContentType = ct
-		return &PermanentError{Err: st}
+		err = &PermanentError{Err: st}
 	case code == http.StatusNoContent:
 		return errNoContent
 	case code == http.StatusUnauthorized:
-		return st
 	case code == http.StatusTooManyRequests || code >= 500:
 		st.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		return st
 	default:
-		return &PermanentError{Err: st}
+		err = &PermanentError{Err: st}
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if len(body) > 0 {
+		st.Body = body
+	}
+	return err
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an
@@ -302,9 +465,6 @@ func retryAfter(err error) time.Duration {
 // refresh asks the AuthSource for fresh credentials after resp refused the
 // current ones.
 func (r *runner) refresh(ctx context.Context, resp *http.Response) error {
-	if r.cfg.auth == nil {
-		return &PermanentError{Err: &AuthError{Op: "rejected", Err: errors.New("sse: server answered 401 and Client.Auth is nil; set an AuthSource")}}
-	}
 	if err := r.cfg.auth.Refresh(ctx, resp); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -321,98 +481,97 @@ func (r *runner) refresh(ctx context.Context, resp *http.Response) error {
 	return nil
 }
 
-// read delivers the events of an open response until the connection ends,
-// and says why it ended.
-func (r *runner) read(ctx context.Context, resp *http.Response) error {
-	actx := resp.Request.Context()
-	cancel := r.takeAttemptCancel()
-	defer cancel(nil)
-	defer resp.Body.Close()
-
+// startConnection sets up the reading of an opened response: the idle and
+// maximum-age timers and the parser.
+func (r *runner) startConnection(resp *http.Response) {
+	c := &conn{resp: resp, ctx: resp.Request.Context(), cancel: r.takeAttemptCancel()}
 	var body io.Reader = resp.Body
 	if r.cfg.idle > 0 {
-		t := time.AfterFunc(r.cfg.idle, func() { cancel(errIdle) })
-		defer t.Stop()
-		body = &idleReader{r: resp.Body, t: t, d: r.cfg.idle}
+		c.idle = &idleReader{r: resp.Body, d: r.cfg.idle, cancel: c.cancel, base: time.Now()}
+		c.idle.t = time.AfterFunc(r.cfg.idle, c.idle.check)
+		body = c.idle
 	}
-	if r.cfg.maxAge > 0 {
-		t := time.AfterFunc(r.cfg.maxAge, func() { cancel(errMaxAge) })
-		defer t.Stop()
+	if r.cfg.maxAge > 0 && (!r.pol.finite || r.pol.resuming || r.pol.canResume) {
+		cancel := c.cancel
+		c.age = time.AfterFunc(r.cfg.maxAge, func() { cancel(errMaxAge) })
 	}
-
-	p := NewParser(body)
-	p.SetLimits(r.cfg.maxLine, r.cfg.maxEvent)
-	lastID := r.s.LastEventID()
-	p.setLastEventID(lastID)
+	c.p = NewParser(body)
+	c.p.SetLimits(r.cfg.maxLine, r.cfg.maxEvent)
+	c.p.setLastEventID(r.lastID)
 	if r.cfg.onComment != nil {
-		p.OnComment(r.cfg.onComment)
+		c.p.OnComment(r.cfg.onComment)
 	}
-	for {
-		ev, err := p.Next()
-		if d, ok := p.Retry(); ok && (!r.hasRetry || d != r.retry) {
-			r.setRetry(d)
-		}
-		if err != nil {
-			r.storeID(&lastID, p.LastEventID())
-			if cause := context.Cause(actx); cause == errIdle || cause == errForced || cause == errMaxAge {
-				return cause
-			}
-			return err
-		}
-		if ev.Type == r.cfg.authExpired {
-			r.storeID(&lastID, p.LastEventID())
-			return errAuthExpired
-		}
-		select {
-		case r.s.events <- ev:
-		default:
-			if !r.deliverSlow(ctx, body, ev) {
-				return ctx.Err()
-			}
-		}
-		r.storeID(&lastID, p.LastEventID())
-	}
+	r.conn = c
 }
 
-// deliverSlow waits for a consumer that is behind. The idle timer is
-// paused meanwhile: the server is not silent, the consumer is slow.
-func (r *runner) deliverSlow(ctx context.Context, body io.Reader, ev Event) bool {
-	ir, _ := body.(*idleReader)
-	if ir != nil {
-		ir.t.Stop()
-		defer ir.t.Reset(ir.d)
+// endConnection closes the open connection, which ended with err, and
+// says what it came to.
+func (r *runner) endConnection(err error) outcome {
+	c := r.conn
+	cause := context.Cause(c.ctx)
+	r.close()
+	r.setAttemptCancel(nil)
+	if d, ok := c.p.Retry(); ok {
+		r.pol.setRetry(d)
 	}
-	select {
-	case r.s.events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
+	if id := c.p.LastEventID(); id != r.lastID {
+		r.setID(id) // set by a block that dispatched no event
 	}
+	o := outcome{delivered: c.delivered, resp: c.resp}
+	switch {
+	case err == errAuthExpired:
+		o.kind, o.err = expired, errAuthExpired
+	case errors.Is(err, ErrEventTooLarge):
+		o.kind, o.err = tooLarge, err
+	case cause == errForced:
+		o.kind, o.err = forced, errForced
+	case cause == errMaxAge:
+		o.kind, o.err = aged, errMaxAge
+	case cause == errIdle:
+		o.kind, o.err = lost, &connError{method: r.tmpl.method, url: r.redacted, err: errIdle}
+	case err == io.EOF:
+		o.kind = ended
+	default:
+		o.kind, o.err = lost, r.lostError(err)
+	}
+	o.hasID = r.lastID != ""
+	return o
 }
 
-// storeID publishes the parser's last event ID when it changed.
-func (r *runner) storeID(cur *string, id string) {
-	if id != *cur {
-		*cur = id
-		r.s.idMu.Lock()
-		r.s.lastID = id
-		r.s.idMu.Unlock()
-	}
-}
-
-// idleReader resets the idle timer whenever bytes arrive.
+// idleReader cuts a connection on which no byte arrived for d while the
+// engine waited in Read. Time the engine spends elsewhere (a caller slow to
+// take an event) does not count, and a Read costs two atomic stores and a
+// clock read instead of a timer reset.
 type idleReader struct {
-	r io.Reader
-	t *time.Timer
-	d time.Duration
+	r      io.Reader
+	d      time.Duration
+	t      *time.Timer
+	cancel context.CancelCauseFunc
+	base   time.Time
+	since  atomic.Int64 // when the current Read began, in ns after base; 0 outside Read
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
+	ir.since.Store(int64(time.Since(ir.base)) | 1)
 	n, err := ir.r.Read(p)
-	if n > 0 {
-		ir.t.Reset(ir.d)
-	}
+	ir.since.Store(0)
 	return n, err
+}
+
+// check runs when the timer fires: it cuts the connection if a Read has
+// been waiting for d, and re-arms itself otherwise.
+func (ir *idleReader) check() {
+	s := ir.since.Load()
+	if s == 0 {
+		ir.t.Reset(ir.d)
+		return
+	}
+	waited := time.Since(ir.base) - time.Duration(s)
+	if waited >= ir.d {
+		ir.cancel(errIdle)
+		return
+	}
+	ir.t.Reset(ir.d - waited)
 }
 
 func (r *runner) setAttemptCancel(c context.CancelCauseFunc) {
@@ -432,6 +591,7 @@ func (r *runner) takeAttemptCancel() context.CancelCauseFunc {
 }
 
 // forceReconnect ends the current attempt or connection with errForced.
+// It is safe to call from any goroutine.
 func (r *runner) forceReconnect() {
 	r.mu.Lock()
 	c := r.attemptCancel
@@ -441,15 +601,7 @@ func (r *runner) forceReconnect() {
 	}
 }
 
-// drainForce forgets a Reconnect request that the new attempt satisfies.
-func (r *runner) drainForce() {
-	select {
-	case <-r.s.force:
-	default:
-	}
-}
-
-// sleep waits d, or less when Reconnect is called; false when ctx ended.
+// sleep waits d; false when ctx ended first.
 func (r *runner) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
@@ -459,82 +611,7 @@ func (r *runner) sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-r.s.force:
-		return true
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// initBackOff builds the delay policy: the caller's factory, or an
-// exponential backoff configured explicitly (never backoff/v4's defaults,
-// which give up after 15 minutes).
-func (r *runner) initBackOff() {
-	if r.cfg.newBackOff != nil {
-		r.bo = r.cfg.newBackOff()
-		if r.bo == nil {
-			r.bo = &backoff.ZeroBackOff{}
-		}
-		r.bo.Reset()
-		return
-	}
-	base := r.base()
-	r.own = backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(base),
-		backoff.WithMaxInterval(max(base, r.cfg.maxDelay)),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(0), // jitter is added on top, below
-		backoff.WithMaxElapsedTime(0),      // never give up by itself
-	)
-	r.bo = r.own
-	r.fresh = true
-}
-
-// base is the delay before the first reconnection: the server's retry: or
-// RetryDelay, never below the floor.
-func (r *runner) base() time.Duration {
-	d := r.cfg.retry
-	if r.hasRetry {
-		d = r.retry
-	}
-	return max(d, r.cfg.floor, time.Millisecond)
-}
-
-// setRetry applies a retry: field from the server.
-func (r *runner) setRetry(d time.Duration) {
-	r.retry, r.hasRetry = d, true
-	if r.own != nil {
-		base := r.base()
-		r.own.InitialInterval = base
-		r.own.MaxInterval = max(base, r.cfg.maxDelay)
-		if r.fresh {
-			r.own.Reset()
-		}
-	}
-}
-
-func (r *runner) resetBackOff() {
-	r.bo.Reset()
-	r.fresh = true
-}
-
-// nextDelay returns the wait before the next attempt, and whether the
-// policy gives up.
-func (r *runner) nextDelay(retryAfter time.Duration) (time.Duration, bool) {
-	d := r.bo.NextBackOff()
-	r.fresh = false
-	if d == backoff.Stop {
-		return 0, true
-	}
-	if r.own != nil && d > 0 {
-		d += rand.N(d/2 + 1) // jitter only lengthens
-	}
-	if r.hasRetry && d < r.retry {
-		d = r.retry
-	}
-	d = max(d, r.cfg.floor)
-	if retryAfter > 0 {
-		d = max(d, min(retryAfter, r.cfg.maxDelay))
-	}
-	return d, false
 }

@@ -96,7 +96,7 @@ func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
 				return ctStatus(204)
 			}
 		}}
-		c := &Client{HTTPClient: sc.client(), HealthyAfter: time.Hour}
+		c := &Client{HTTPClient: sc.client()}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
 		require.NoError(t, err)
 		evs := ctDrain(s)
@@ -104,17 +104,16 @@ func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
 		assert.Len(t, evs, 3)
 		gaps := sc.gaps()
 		require.Len(t, gaps, 3)
-		// Never earlier than retry:, jitter only adds (≤ 50%), and the
-		// delay grows while connections stay unhealthy.
-		assert.GreaterOrEqual(t, gaps[0], 5*time.Second)
-		assert.LessOrEqual(t, gaps[0], 7500*time.Millisecond)
-		assert.GreaterOrEqual(t, gaps[1], 10*time.Second)
-		assert.LessOrEqual(t, gaps[1], 15*time.Second)
-		assert.GreaterOrEqual(t, gaps[2], 20*time.Second)
+		// Every connection delivered an event: each wait is retry: plus
+		// jitter that only adds (≤ 50%), with no growth.
+		for _, g := range gaps {
+			assert.GreaterOrEqual(t, g, 5*time.Second)
+			assert.LessOrEqual(t, g, 7500*time.Millisecond)
+		}
 	})
 }
 
-func TestHealthyConnectionResetsGrowth(t *testing.T) {
+func TestConnectionThatDeliveredResetsGrowth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sc := &ctScript{}
 		sc.response = func(n int, req *http.Request) *http.Response {
@@ -140,7 +139,7 @@ func TestHealthyConnectionResetsGrowth(t *testing.T) {
 			}
 			return ctStatus(500)
 		}
-		c := &Client{HTTPClient: sc.client(), RetryDelay: time.Second, HealthyAfter: 10 * time.Second, IdleTimeout: -1}
+		c := &Client{HTTPClient: sc.client(), RetryDelay: time.Second, IdleTimeout: -1}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
 		require.NoError(t, err)
 		ctDrain(s)
@@ -149,7 +148,7 @@ func TestHealthyConnectionResetsGrowth(t *testing.T) {
 		assert.GreaterOrEqual(t, gaps[0], time.Second)
 		assert.GreaterOrEqual(t, gaps[1], 2*time.Second)
 		assert.GreaterOrEqual(t, gaps[2], 4*time.Second)
-		// After 20 s of health the growth restarts at the base.
+		// The connection delivered an event: the growth restarts at the base.
 		after := gaps[3] - 20*time.Second
 		assert.GreaterOrEqual(t, after, time.Second)
 		assert.LessOrEqual(t, after, 1500*time.Millisecond)
@@ -320,8 +319,12 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 		assert.Equal(t, 401, st.Code)
 		assert.Equal(t, 4, sc.count())
 		gaps := sc.gaps()
-		assert.Equal(t, time.Duration(0), gaps[0], "the retry after a 401 is immediate")
-		assert.Equal(t, time.Duration(0), gaps[2], "the retry after a 401 is immediate")
+		// The retry after a 401 is paced like any other: the first
+		// failure waits the reconnection time plus jitter.
+		for _, i := range []int{0, 2} {
+			assert.GreaterOrEqual(t, gaps[i], time.Second)
+			assert.LessOrEqual(t, gaps[i], 1500*time.Millisecond)
+		}
 		assert.Equal(t, 2, auth.refreshes())
 	})
 }
@@ -460,7 +463,7 @@ func TestMaxConnAgeReconnects(t *testing.T) {
 			}
 			pr, pw := io.Pipe()
 			go func() {
-				io.WriteString(pw, "id: "+string(rune('a'+n))+"\n\n")
+				io.WriteString(pw, "id: "+string(rune('a'+n))+"\ndata: x\n\n")
 				<-req.Context().Done()
 				pw.CloseWithError(req.Context().Err())
 			}()
@@ -472,7 +475,13 @@ func TestMaxConnAgeReconnects(t *testing.T) {
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
 		ctDrain(s)
-		assert.Equal(t, []time.Duration{time.Minute, time.Minute, time.Minute}, sc.gaps())
+		// Each connection lives a minute, then the usual pacing follows.
+		gaps := sc.gaps()
+		require.Len(t, gaps, 3)
+		for _, g := range gaps {
+			assert.GreaterOrEqual(t, g, time.Minute+time.Second)
+			assert.LessOrEqual(t, g, time.Minute+1500*time.Millisecond)
+		}
 		assert.Equal(t, "c", sc.reqs[2].Header.Get("Last-Event-ID"))
 	})
 }
@@ -493,7 +502,10 @@ func TestAuthExpiredEventRefreshesAndResumes(t *testing.T) {
 		require.NoError(t, err)
 		evs := ctDrain(s)
 		assert.Equal(t, []Event{{"message", "a", "7"}, {"message", "b", "8"}}, evs)
-		assert.Equal(t, time.Duration(0), sc.gaps()[0])
+		// Paced: the connection delivered an event, so the reconnection
+		// time plus jitter.
+		assert.GreaterOrEqual(t, sc.gaps()[0], time.Second)
+		assert.LessOrEqual(t, sc.gaps()[0], 1500*time.Millisecond)
 		assert.Equal(t, "7", sc.reqs[1].Header.Get("Last-Event-ID"))
 		assert.Equal(t, "Bearer t2", sc.reqs[1].Header.Get("Authorization"))
 	})
@@ -521,28 +533,39 @@ func TestReconnectAndOnAttempt(t *testing.T) {
 		}
 		var mu sync.Mutex
 		var attempts []Attempt
-		c := &Client{HTTPClient: sc.client(), IdleTimeout: -1, RetryDelay: time.Hour, MaxRetryDelay: time.Hour,
+		c := &Client{HTTPClient: sc.client(), IdleTimeout: -1,
 			OnAttempt: func(a Attempt) { mu.Lock(); attempts = append(attempts, a); mu.Unlock() }}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/?token=secret")
 		require.NoError(t, err)
 		<-s.Events()
 		s.Reconnect() // closes the open connection; attempt 2 gets 503
-		synctest.Wait()
-		s.Reconnect() // cuts the hour-long backoff short
 		<-s.Events()
 		s.Reconnect()
 		ctDrain(s)
 		mu.Lock()
 		defer mu.Unlock()
-		require.Len(t, attempts, 4)
+		require.Len(t, attempts, 6)
 		assert.NoError(t, attempts[0].Err)
+		assert.Equal(t, 200, attempts[0].StatusCode)
 		assert.Equal(t, "http://127.0.0.1/?token=REDACTED", attempts[0].URL)
+		// The forced end of a connection that delivered: no failure.
+		assert.True(t, attempts[1].Ended)
+		assert.ErrorIs(t, attempts[1].Err, errForced)
+		assert.Equal(t, 0, attempts[1].N)
 		var st *StatusError
-		require.ErrorAs(t, attempts[1].Err, &st)
-		assert.GreaterOrEqual(t, attempts[1].Delay, time.Hour)
-		assert.NoError(t, attempts[2].Err)
-		assert.True(t, attempts[3].Final)
-		assert.Less(t, sc.gaps()[1], time.Second)
+		require.ErrorAs(t, attempts[2].Err, &st)
+		assert.Equal(t, 503, attempts[2].StatusCode)
+		assert.Equal(t, 1, attempts[2].N)
+		assert.NoError(t, attempts[3].Err)
+		assert.Equal(t, 2, attempts[3].N)
+		assert.True(t, attempts[4].Ended)
+		assert.True(t, attempts[5].Final)
+		assert.NoError(t, attempts[5].Err)
+		// Reconnect is paced like every other path.
+		for _, g := range sc.gaps() {
+			assert.GreaterOrEqual(t, g, time.Second)
+			assert.LessOrEqual(t, g, 1500*time.Millisecond)
+		}
 	})
 }
 

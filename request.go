@@ -119,7 +119,7 @@ func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "text/event-stream")
 	}
-	if id := r.s.LastEventID(); id != "" && !hasCtlAny(id) {
+	if id := r.lastID; id != "" && !hasCtlAny(id) {
 		req.Header.Set("Last-Event-ID", id)
 	}
 

@@ -27,10 +27,15 @@
 // object per line: {"type","data","id"}, for jq) or data (each event's data
 // on its own line). Connection state and retries go to stderr unless -q.
 //
-// Exit status: 0 when the stream ends cleanly (the server answered 204, or
-// ssecat got SIGINT or SIGTERM), 1 with a one-line message on stderr when
-// it ends with an error (a permanent failure such as 403 or a refused
-// credential, or -max-retries reached), 2 on a usage error.
+// A GET stream reconnects and resumes until the server answers 204; a -d
+// stream (POST by default) ends when the server ends it, and is not sent
+// again after a loss, since the server may have acted on it.
+//
+// Exit status: 0 when the stream ends cleanly (the server answered 204 or
+// ended a -d stream, or ssecat got SIGINT or SIGTERM), 1 with a one-line
+// message on stderr when it ends with an error (a permanent failure such
+// as 403 or a refused credential, a -d stream lost mid-way, or
+// -max-retries reached), 2 on a usage error.
 package main
 
 import (
@@ -111,8 +116,9 @@ type options struct {
 
 const usageText = `usage: ssecat [flags] URL
 
-Prints the Server-Sent Events stream at URL, reconnecting and resuming with
-Last-Event-ID until the server answers 204 or ssecat is interrupted.
+Prints the Server-Sent Events stream at URL. A GET stream is resumed with
+Last-Event-ID until the server answers 204 or ssecat is interrupted; a -d
+(POST) stream ends when the server ends it and is never sent twice.
 
 Flags:
 `
@@ -257,7 +263,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "ssecat: %s\n", ue.msg)
 			return exitUsage
 		}
-		fmt.Fprintf(stderr, "ssecat: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "ssecat: %s\n", flagWords(oneLine(err)))
 		return exitError
 	}
 	return exitOK
@@ -320,23 +326,50 @@ func stream(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintln(stderr, "ssecat: the server ended the stream (204 No Content)")
+		fmt.Fprintln(stderr, "ssecat: the server ended the stream")
 	}
 	return nil
 }
 
-// reportAttempt prints one connection attempt's outcome on stderr.
+// reportAttempt prints one connection attempt's outcome, or the end of a
+// connection, on stderr.
 func reportAttempt(w io.Writer, a sse.Attempt) {
+	delay := a.Delay.Round(time.Millisecond)
 	switch {
-	case a.Err == nil:
-		fmt.Fprintf(w, "ssecat: connected to %s\n", a.URL)
 	case a.Final:
 		// The error, if any, is printed once the stream has ended.
-	case a.Delay == 0:
-		fmt.Fprintf(w, "ssecat: %s; retrying at once with refreshed credentials\n", oneLine(a.Err))
+	case !a.Ended && a.Err == nil:
+		fmt.Fprintf(w, "ssecat: connected to %s\n", a.URL)
+	case a.Ended && a.N == 0 && a.Err == nil:
+		fmt.Fprintf(w, "ssecat: stream ended; reconnecting in %s\n", delay)
+	case a.Ended && a.N == 0:
+		fmt.Fprintf(w, "ssecat: stream ended (%s); reconnecting in %s\n", flagWords(oneLine(a.Err)), delay)
+	case a.Ended:
+		fmt.Fprintf(w, "ssecat: stream ended before any event (%s); reconnecting in %s (failures in a row: %d)\n",
+			flagWords(orText(a.Err, "closed by the server")), delay, a.N)
 	default:
-		fmt.Fprintf(w, "ssecat: %s; retrying in %s (failed attempts: %d)\n", oneLine(a.Err), a.Delay.Round(time.Millisecond), a.N)
+		fmt.Fprintf(w, "ssecat: %s; retrying in %s (failed attempts: %d)\n", flagWords(oneLine(a.Err)), delay, a.N)
 	}
+}
+
+// orText renders err for a message, or alt when err is nil.
+func orText(err error, alt string) string {
+	if err == nil {
+		return alt
+	}
+	return oneLine(err)
+}
+
+// flagWords speaks of ssecat's flags where the SDK's text speaks of the
+// Client's fields, and says what an auth_expired event means for a fixed
+// token.
+func flagWords(s string) string {
+	s = strings.ReplaceAll(s, "the client has no credentials to refresh; set Client.Auth",
+		"no credentials were given; pass -token or SSE_TOKEN, -token-url or -cookies")
+	s = strings.ReplaceAll(s, "Client.AllowInsecure", "-allow-insecure")
+	s = strings.ReplaceAll(s, "set Client.Resume to resume it", "ssecat does not send a finite request again")
+	s = strings.ReplaceAll(s, "server signalled expired credentials", "the server sent auth_expired: the credentials expired")
+	return s
 }
 
 // newRequest builds the stream request from -X, -d and -H.

@@ -179,7 +179,7 @@ func TestRawOutputAndReconnect(t *testing.T) {
 	if r.stdout != want {
 		t.Errorf("stdout:\n%q\nwant:\n%q", r.stdout, want)
 	}
-	for _, line := range []string{"ssecat: connected to " + srv.URL + "/events", "server closed the stream; retrying in", "ssecat: the server ended the stream (204 No Content)"} {
+	for _, line := range []string{"ssecat: connected to " + srv.URL + "/events", "ssecat: stream ended; reconnecting in", "ssecat: the server ended the stream"} {
 		if !strings.Contains(r.stderr, line) {
 			t.Errorf("stderr lacks %q:\n%s", line, r.stderr)
 		}
@@ -268,11 +268,11 @@ func TestMethodHeadersBody(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	want := []seen{
-		{"POST", "application/json", `{"from":"file"}`}, {"POST", "application/json", `{"from":"file"}`},
-		{"PUT", "text/plain", "plain"}, {"PUT", "text/plain", "plain"},
+		{"POST", "application/json", `{"from":"file"}`},                // finite: ends when the server ends it
+		{"PUT", "text/plain", "plain"}, {"PUT", "text/plain", "plain"}, // idempotent: resumed, body re-sent
 	}
 	if fmt.Sprint(reqs) != fmt.Sprint(want) {
-		t.Errorf("requests %v, want %v (the body re-sent on the reconnect)", reqs, want)
+		t.Errorf("requests %v, want %v (a POST sent once, a PUT's body re-sent on the reconnect)", reqs, want)
 	}
 	if fmt.Sprint(xa[0]) != "[1 2]" {
 		t.Errorf("X-A values %q, want [1 2]", xa[0])
@@ -598,7 +598,7 @@ func TestIdleTimeout(t *testing.T) {
 	if r.stdout != "then silence\n" {
 		t.Errorf("stdout %q", r.stdout)
 	}
-	if !strings.Contains(r.stderr, "no bytes received within the idle timeout; retrying") {
+	if !strings.Contains(r.stderr, "no bytes received within the idle timeout); reconnecting in") {
 		t.Errorf("stderr does not show the idle reconnect:\n%s", r.stderr)
 	}
 }
