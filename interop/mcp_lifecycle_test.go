@@ -1,5 +1,3 @@
-//go:build lifecycle
-
 package interop
 
 import (

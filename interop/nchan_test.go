@@ -465,7 +465,8 @@ func nchanResume(t *testing.T, disrupt func(n *nchan)) {
 	require.Equal(t, lastBefore, reqs[1].LastEventID, "resumed with the last id seen")
 	opened := 0
 	for _, a := range at.all() {
-		if a.Err == nil {
+		if !a.Ended && a.Err == nil {
+			require.Equal(t, http.StatusOK, a.StatusCode)
 			opened++
 		}
 	}
