@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,17 +47,37 @@ func TestMCPStreamableInitialize(t *testing.T) {
 // GET carrying Last-Event-ID and the session id, and the result arrives
 // through it. The tool runs exactly once.
 func TestMCPStreamableToolCallPolling(t *testing.T) {
+	mcpToolCallResumed(t, "slow", "done 1", nil)
+}
+
+// TestMCPStreamableToolCallDroppedSocket: the POST stream's socket is
+// destroyed while the tool runs; the client does not send the POST again
+// but resumes with a GET, and the result arrives through it.
+func TestMCPStreamableToolCallDroppedSocket(t *testing.T) {
+	mcpToolCallResumed(t, "held", "released 1", func(m *mcpServer, sid string) {
+		m.admin(t, "drop-post", sid, "")
+		waitFor(t, 5*time.Second, func() bool { return len(m.gets(t)) >= 1 })
+		httpDo(t, http.MethodPost, m.base+"/admin/release", "", http.StatusOK)
+	})
+}
+
+// mcpToolCallResumed calls tool over a finite POST stream with Client.Resume
+// set, runs disrupt after the priming event, and checks that the result
+// (text want) arrives, that the POST was sent once and the tool ran once.
+func mcpToolCallResumed(t *testing.T, tool, want string, disrupt func(m *mcpServer, sid string)) {
 	m := startMCP(t)
 	sid := m.session(t)
 	c, at := fastClient(sse.Bearer(&tokenSeq{tokens: []string{"good"}}))
+	var mu sync.Mutex
 	var resumes []string
 	c.Resume = func(ctx context.Context, lastEventID string) (*http.Request, error) {
+		mu.Lock()
 		resumes = append(resumes, lastEventID)
-		req := m.getRequest(t, sid)
-		return req.WithContext(ctx), nil
+		mu.Unlock()
+		return m.getRequest(t, sid).WithContext(ctx), nil
 	}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, m.base+"/mcp",
-		strings.NewReader(rpcCall(7, "tools/call", map[string]any{"name": "slow", "arguments": map[string]any{}})))
+		strings.NewReader(rpcCall(7, "tools/call", map[string]any{"name": tool, "arguments": map[string]any{}})))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -70,9 +91,12 @@ func TestMCPStreamableToolCallPolling(t *testing.T) {
 	var primingID string
 	for result == nil {
 		ev := collect(t, s, 1, 10*time.Second)[0]
-		if ev.Data == "" { // the priming event
+		if ev.Data == "" { // a priming event: no message, but its id resumes
 			if primingID == "" {
 				primingID = ev.ID
+				if disrupt != nil {
+					disrupt(m, sid)
+				}
 			}
 			continue
 		}
@@ -82,12 +106,12 @@ func TestMCPStreamableToolCallPolling(t *testing.T) {
 		}
 	}
 	s.Close()
-	require.Equal(t, "done 1", toolText(t, result.Result))
+	require.Equal(t, want, toolText(t, result.Result))
 	require.NotEmpty(t, primingID)
 
 	time.Sleep(500 * time.Millisecond) // a re-sent POST would run the tool again by now
 	st := m.stats()
-	require.Equal(t, 1, st.ToolRuns["slow"], "the tool ran exactly once")
+	require.Equal(t, 1, st.ToolRuns[tool], "the tool ran exactly once")
 	var posts, gets []mcpRequest
 	for _, r := range st.requests("/mcp") {
 		switch {
@@ -102,8 +126,10 @@ func TestMCPStreamableToolCallPolling(t *testing.T) {
 	require.Equal(t, primingID, gets[0].LastEventID)
 	require.Equal(t, sid, gets[0].SessionID)
 	require.Equal(t, "Bearer good", gets[0].Authorization)
+	mu.Lock()
 	require.NotEmpty(t, resumes)
 	require.Equal(t, primingID, resumes[0])
+	mu.Unlock()
 	for _, a := range at.all() {
 		require.False(t, a.Final && a.Err != nil, "no final error: %v", a.Err)
 	}

@@ -11,13 +11,16 @@
 //   GET /sse, POST /messages   the legacy HTTP+SSE transport
 //
 // Tools: echo {text} returns the text; slow {} counts its runs, closes the
-// POST stream at once (polling mode), and returns "done <n>" 300 ms later.
+// POST stream at once (polling mode), and returns "done <n>" 300 ms later;
+// held {} counts its runs and returns "released <n>" once POST
+// /admin/release is called.
 //
 // Test hooks (no auth, loopback only): POST /admin/notify?session=&text=
 // (a notifications/message on the session's GET stream), POST
 // /admin/close-get?session= (the server ends the GET stream), POST
-// /admin/drop-get?session= (destroy the GET stream's socket), GET
-// /admin/stats.
+// /admin/drop-get?session= and /admin/drop-post?session= (destroy the
+// socket of the session's GET stream or of its latest POST), POST
+// /admin/release, GET /admin/stats.
 'use strict';
 const { randomUUID } = require('node:crypto');
 const express = require('express');
@@ -31,7 +34,9 @@ const { InvalidTokenError } = require('@modelcontextprotocol/sdk/server/auth/err
 const port = Number(process.argv[2]);
 
 // requests: every request to /mcp, /sse and /messages with the status it got.
-const stats = { requests: [], toolRuns: { echo: 0, slow: 0 } };
+const stats = { requests: [], toolRuns: { echo: 0, slow: 0, held: 0 } };
+let release = null;
+const released = new Promise((r) => (release = r));
 
 // eventStore keeps every message of every stream so that a client can
 // resume with Last-Event-ID. Ids are "<stream>.<seq>"; the SDK stores its
@@ -71,6 +76,11 @@ function newServer() {
     if (extra.closeSSEStream) extra.closeSSEStream();
     await new Promise((r) => setTimeout(r, 300));
     return { content: [{ type: 'text', text: `done ${n}` }] };
+  });
+  server.registerTool('held', { description: 'answers once /admin/release is called' }, async () => {
+    const n = ++stats.toolRuns.held;
+    await released;
+    return { content: [{ type: 'text', text: `released ${n}` }] };
   });
   return server;
 }
@@ -128,6 +138,7 @@ app.all('/mcp', auth, async (req, res) => {
     await s.server.connect(transport);
   }
   if (req.method === 'GET') s.getSocket = req.socket;
+  if (req.method === 'POST') s.postSocket = req.socket;
   await s.transport.handleRequest(req, res, req.body);
 });
 
@@ -169,6 +180,16 @@ app.post('/admin/drop-get', (req, res) => {
   const s = session(req, res);
   if (!s) return;
   if (s.getSocket) s.getSocket.destroy();
+  res.json({ ok: true });
+});
+app.post('/admin/drop-post', (req, res) => {
+  const s = session(req, res);
+  if (!s) return;
+  if (s.postSocket) s.postSocket.destroy();
+  res.json({ ok: true });
+});
+app.post('/admin/release', (req, res) => {
+  release();
   res.json({ ok: true });
 });
 app.get('/admin/stats', (req, res) => res.json(stats));
