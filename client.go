@@ -324,7 +324,7 @@ func (c *Client) settings() (*settings, error) {
 	if s.authExpired == "" {
 		s.authExpired = "auth_expired"
 	}
-	if hasCtlAny(s.lastEventID) {
+	if hasCtl(s.lastEventID) {
 		return nil, &PermanentError{Err: errors.New("sse: Client.LastEventID holds a control character; it cannot be sent as a header")}
 	}
 	if s.log == nil {

@@ -45,10 +45,6 @@ type runner struct {
 	hasRetry   bool
 	callerRefr bool // the caller set a Referer
 
-	// credQuery holds the query values the AuthSource added to the
-	// current attempt, which no redirect to another origin may carry.
-	credQuery []string
-
 	mu            sync.Mutex // guards attemptCancel, which Stream.Reconnect calls
 	attemptCancel context.CancelCauseFunc
 }
