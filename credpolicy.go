@@ -109,7 +109,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	s, _ := first.Context().Value(sentKey{}).(*sent)
 	if s == nil && req.Body != nil && req.Body != http.NoBody {
-		return errors.New("sse: refusing to re-send a request body with credentials to another origin")
+		return &PermanentError{Err: errors.New("sse: refusing to re-send a request body with credentials to another origin")}
 	}
 	for name, values := range req.Header {
 		if s == nil || !slices.Equal(s.own[name], values) {

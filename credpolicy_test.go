@@ -470,3 +470,129 @@ func TestWireCheckRFC9110(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, before+1, calls.Load())
 }
+
+// cpTokenSource fetches a new token from cfg on every call, through the
+// credential policy's client (trusting the test certificate), the way
+// ssecat does.
+func cpTokenSource(t *testing.T, cfg *clientcredentials.Config, allowInsecure bool) oauth2.TokenSource {
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(azHTTPClient(t), allowInsecure))
+	return azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })
+}
+
+// cpToken answers with an access token.
+func cpToken(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, `{"access_token":"at1","token_type":"bearer","expires_in":3600}`)
+}
+
+// TestTokenEndpointCredentialsStayHome covers the token endpoint exactly
+// as the stream and the ticket endpoint are covered: its client secret
+// (in the Authorization header or in the form) does not follow a redirect
+// to another origin. A 307 or 308 would re-send the form to the other
+// origin: the policy refuses it.
+func TestTokenEndpointCredentialsStayHome(t *testing.T) {
+	a, b, plain := azNewOrigin(t, true), azNewOrigin(t, true), azNewOrigin(t, false)
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		for _, sc := range cpScenarios {
+			for _, code := range []int{301, 302, 303, 307, 308} {
+				t.Run(fmt.Sprintf("style%d/%s/%d", style, sc.name, code), func(t *testing.T) {
+					secret := azCanary()
+					other := sc.setup(a, b, plain, code, cpToken)
+					cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "cs" + secret,
+						TokenURL: a.URL(sc.aHost, "/token?k=uk"+secret), AuthStyle: style}
+					_, err := azAuthorize(t, Bearer(cpTokenSource(t, cfg, false)))
+					require.NotEmpty(t, a.requests())
+					if code == 307 || code == 308 {
+						require.Error(t, err)
+						require.Contains(t, err.Error(), "another origin")
+						azCheckNoSecret(t, err, secret)
+						require.Empty(t, other.requests(), "the token request's body went to another origin")
+						return
+					}
+					cpCheckOther(t, other, secret)
+				})
+			}
+		}
+	}
+}
+
+func TestCredentialClientPlainHTTPOnlyToLoopback(t *testing.T) {
+	plain := azNewOrigin(t, false)
+	plain.serve(cpToken)
+	for _, tc := range []struct {
+		host     string
+		insecure bool
+		allowed  bool
+	}{
+		{"a.test", false, false},
+		{"evil.localhost", false, false},
+		{"a.test", true, true},
+		{"127.0.0.1", false, true},
+		{"localhost", false, true},
+	} {
+		t.Run(fmt.Sprintf("%s/insecure=%v", tc.host, tc.insecure), func(t *testing.T) {
+			plain.serve(cpToken)
+			secret := azCanary()
+			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: plain.URL(tc.host, "/token")}
+			hc := azHTTPClient(t)
+			var d net.Dialer
+			hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				_, port, _ := net.SplitHostPort(addr)
+				return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+			}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(hc, tc.insecure))
+			tok, err := cfg.Token(ctx)
+			if tc.allowed {
+				require.NoError(t, err)
+				require.Equal(t, "at1", tok.AccessToken)
+				require.Len(t, plain.requests(), 1)
+				return
+			}
+			require.Error(t, err)
+			require.True(t, isPermanent(err), "not permanent: %v", err)
+			require.Contains(t, err.Error(), "plain http")
+			azCheckNoSecret(t, err, secret)
+			require.Empty(t, plain.requests())
+			// Through Bearer, the refusal is permanent too.
+			_, err = azAuthorize(t, Bearer(azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })))
+			require.True(t, isPermanent(err), "not permanent: %v", err)
+			azCheckNoSecret(t, err, secret)
+		})
+	}
+}
+
+func TestTicketSourceAllowInsecure(t *testing.T) {
+	plain := azNewOrigin(t, false)
+	plain.serve(cpTicket)
+	src := &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: azHTTPClient(t), AllowInsecure: true,
+		Auth: Headers(http.Header{"X-Api-Key": {"k"}})}
+	req, err := azAuthorize(t, src)
+	require.NoError(t, err)
+	require.Equal(t, "tk1", req.URL.Query().Get("ticket"))
+	require.Equal(t, "k", plain.requests()[0].Header.Get("X-Api-Key"))
+}
+
+func TestCredentialClientJarOnlyAtHome(t *testing.T) {
+	a, b := azNewOrigin(t, true), azNewOrigin(t, true)
+	secret := azCanary()
+	a.serve(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "set", Value: "fromA", Path: "/"})
+		http.Redirect(w, r, b.URL("a.test", "/final"), http.StatusFound) // same host, another port
+	})
+	b.serve(cpTicket)
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}, []*http.Cookie{{Name: "s", Value: secret, Path: "/"}})
+	hc := azHTTPClient(t)
+	hc.Jar = jar
+	resp, err := CredentialClient(hc, false).Get(a.URL("a.test", "/start"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Contains(t, a.requests()[0].Header.Get("Cookie"), secret)
+	require.Empty(t, b.requests()[0].Header.Get("Cookie"), "the jar's cookies went to another port of the same host")
+	var names []string
+	for _, c := range jar.Cookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}) {
+		names = append(names, c.Name)
+	}
+	require.Contains(t, names, "set", "a cookie the home origin set was not stored")
+	require.Nil(t, hc.CheckRedirect, "CredentialClient modified the caller's client")
+}

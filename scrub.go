@@ -93,8 +93,9 @@ func scrubWord(w string, secrets []string) string {
 }
 
 // alreadyRedacted reports whether query is what redactURL or scrub leaves:
-// REDACTED, or name=REDACTED pairs.
+// REDACTED, or name=REDACTED pairs, maybe followed by punctuation.
 func alreadyRedacted(query string) bool {
+	query = strings.TrimRight(query, ":,;.)")
 	for _, pair := range strings.Split(query, "&") {
 		if _, v, ok := strings.Cut(pair, "="); pair != redacted && (!ok || v != redacted) {
 			return false
