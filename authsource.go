@@ -55,8 +55,14 @@ type AuthSource interface {
 //
 // Errors: a token endpoint's answer is reduced to its status code (and a
 // standard OAuth2 error code such as "invalid_client"); its body is never
-// repeated. A 4xx answer, an empty token, or a token holding CR, LF or NUL
-// is a *PermanentError; other failures are retried by the Client.
+// repeated. A 4xx answer, an empty token, or a token holding a control
+// character (which is not cached) is a *PermanentError; other failures are
+// retried by the Client.
+//
+// A 401 from another origin than the one the token was sent to (the
+// server redirected the stream there, and the redirect rule sent no
+// credential) is not a refusal of the token: Refresh then fails with a
+// *PermanentError, as no token can help.
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines.
 func Bearer(ts oauth2.TokenSource) AuthSource {
@@ -93,6 +99,9 @@ func (b *bearerSource) Authorize(ctx context.Context, req *http.Request) error {
 // Refresh drops the cached token when it is the one in rejected.Request and
 // fetches a new one.
 func (b *bearerSource) Refresh(ctx context.Context, rejected *http.Response) error {
+	if crossOrigin401(rejected) {
+		return errCrossOrigin401()
+	}
 	refused, known := refusedBearer(rejected)
 	b.mu.Lock()
 	if b.fetch == nil {
@@ -110,7 +119,8 @@ func (b *bearerSource) Refresh(ctx context.Context, rejected *http.Response) err
 	return err
 }
 
-// refusedBearer returns the bearer token a refused request carried.
+// refusedBearer returns the bearer token a refused request carried; known
+// is false when it carried none, so the cached token is dropped.
 func refusedBearer(rejected *http.Response) (tok string, known bool) {
 	if rejected == nil || rejected.Request == nil {
 		return "", false
@@ -119,7 +129,24 @@ func refusedBearer(rejected *http.Response) (tok string, known bool) {
 	if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
 		return h[len("Bearer "):], true
 	}
-	return "", true
+	return "", false
+}
+
+// crossOrigin401 reports whether rejected came from another origin than
+// the one its redirect chain began at: the redirect rule sent that origin
+// none of the attempt's credentials, so it refused none of them.
+func crossOrigin401(rejected *http.Response) bool {
+	if rejected == nil || rejected.Request == nil || rejected.Request.URL == nil {
+		return false
+	}
+	first := firstRequest(rejected.Request)
+	return first.URL != nil && origin(first.URL) != origin(rejected.Request.URL)
+}
+
+// errCrossOrigin401 is Refresh's answer to a crossOrigin401.
+func errCrossOrigin401() error {
+	return &PermanentError{Err: errors.New("sse: a redirect led to another origin, which answered 401; " +
+		"credentials are never sent across origins, so no refresh can help")}
 }
 
 // token returns the cached token, or waits for a call to ts (starting one
@@ -160,7 +187,8 @@ func (b *bearerSource) run(f *tokenFetch) {
 	case tok == nil || tok.AccessToken == "":
 		err = &PermanentError{Err: errors.New("sse: token source returned an empty token")}
 	case hasCtl(tok.AccessToken):
-		err = &PermanentError{Err: errors.New("sse: token holds CR, LF or NUL")}
+		// Never cached: the next Authorize asks ts again.
+		err = &PermanentError{Err: errors.New("sse: token holds a control character; it cannot be sent")}
 	case b.refused != "" && tok.AccessToken == b.refused:
 		err = &PermanentError{Err: errors.New("sse: token source returned the token the server refused; " +
 			"pass a TokenSource that fetches a new token on every call " +
@@ -184,7 +212,8 @@ var oauthErrorCodes = map[string]bool{
 }
 
 // tokenError turns an error from a token fetch into one that repeats no
-// part of the answer's body and no query value: an endpoint's 4xx is
+// part of the answer's body, no query value and nothing else the scrubber
+// removes: an endpoint's 4xx and a refusal by the credential policy are
 // permanent, anything else is retried. Context errors stay reachable with
 // errors.Is.
 func tokenError(what string, err error) error {
@@ -203,22 +232,21 @@ func tokenError(what string, err error) error {
 		}
 		return errors.New(msg)
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return &causeError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, redactRawURL(ue.URL), errText(ue.Err)), cause: ue.Err}
-	}
-	if isPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &causeError{msg: "sse: " + what + ": " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
-}
-
-// errText is err's text, shortened.
-func errText(err error) string {
-	if err == nil {
-		return "<nil>"
+	permanent := isPermanent(err)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause := scrubError(ue.Err, nil)
+		err = &causeError{msg: fmt.Sprintf("sse: %s: %s %s: %s", what, ue.Op, redactRawURL(ue.URL), truncate(strings.TrimPrefix(cause.Error(), "sse: "), 256)), cause: cause}
+	} else {
+		err = wrapScrubbed(what, err, nil)
 	}
-	return truncate(err.Error(), 256)
+	if permanent {
+		err = &PermanentError{Err: err}
+	}
+	return err
 }
 
 // redactRawURL redacts a URL given as a string; an unparsable one shows nothing.
@@ -230,16 +258,6 @@ func redactRawURL(raw string) string {
 	return redactURL(u)
 }
 
-// causeError is an error with its own (safe) text that still unwraps to
-// the error that caused it.
-type causeError struct {
-	msg   string
-	cause error
-}
-
-func (e *causeError) Error() string { return e.msg }
-func (e *causeError) Unwrap() error { return e.cause }
-
 // QueryToken puts a short-lived token in the query of every attempt, as the
 // parameter param ("token" when empty). It calls token once per attempt,
 // so each attempt carries a token fresh from it; Refresh does nothing, as
@@ -250,7 +268,7 @@ func (e *causeError) Unwrap() error { return e.cause }
 // clientcredentials.Config.Token(ctx) or of an oauth2.TokenSource's Token.
 // An error from token is retried by the Client unless it is a
 // *PermanentError; a token endpoint's error body is never repeated. An empty
-// token, or one holding CR, LF or NUL, is a *PermanentError.
+// token, or one holding a control character, is a *PermanentError.
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines
 // when token is.
@@ -279,7 +297,7 @@ func (q *queryTokenSource) Authorize(ctx context.Context, req *http.Request) err
 		return &PermanentError{Err: errors.New("sse: query token: empty token")}
 	}
 	if hasCtl(tok) {
-		return &PermanentError{Err: errors.New("sse: query token holds CR, LF or NUL")}
+		return &PermanentError{Err: errors.New("sse: query token holds a control character")}
 	}
 	setQuery(req, q.param, tok)
 	return nil
@@ -315,7 +333,9 @@ func setQuery(req *http.Request, name, value string) {
 //
 // Refresh calls relogin only when the refused request carried the cookies
 // jar still holds: concurrent refusals of one session cause one relogin,
-// and relogin never runs twice at a time.
+// and relogin never runs twice at a time. A 401 from another origin than
+// the stream's (after a redirect, which carries no cookie) refuses no
+// session: Refresh then fails with a *PermanentError without relogin.
 //
 // Set the jar here or on the Client's HTTPClient, not both, or cookies go
 // twice. Cookies the stream's responses set are not stored in jar.
@@ -338,8 +358,8 @@ func (c *cookieSource) Authorize(ctx context.Context, req *http.Request) error {
 		return err
 	}
 	for _, ck := range c.jar.Cookies(req.URL) {
-		if hasCtl(ck.Name) || hasCtl(ck.Value) {
-			return &PermanentError{Err: errors.New("sse: cookie holds CR, LF or NUL")}
+		if !validFieldName(ck.Name) || hasCtl(ck.Value) {
+			return &PermanentError{Err: errors.New("sse: cookie name or value cannot be sent")}
 		}
 		req.AddCookie(ck)
 	}
@@ -347,6 +367,9 @@ func (c *cookieSource) Authorize(ctx context.Context, req *http.Request) error {
 }
 
 func (c *cookieSource) Refresh(ctx context.Context, rejected *http.Response) error {
+	if crossOrigin401(rejected) {
+		return errCrossOrigin401()
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -366,7 +389,7 @@ func (c *cookieSource) Refresh(ctx context.Context, rejected *http.Response) err
 		if isPermanent(err) || ctx.Err() != nil {
 			return err
 		}
-		return &causeError{msg: "sse: relogin: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256), cause: err}
+		return wrapScrubbed("relogin", err, nil)
 	}
 	return nil
 }
@@ -382,7 +405,9 @@ func cookieHeader(cookies []*http.Cookie) string {
 
 // Headers sets the fixed headers h (an API key, say) on every attempt,
 // replacing any values the request had for those names. h is copied. A
-// value holding CR, LF or NUL makes Authorize fail with a *PermanentError.
+// name or value that RFC 9110 does not allow (a name that is not a token,
+// a value with a control character other than tab) makes Authorize fail
+// with a *PermanentError.
 // Refresh does nothing: fixed credentials cannot be renewed, so a second
 // 401 in a row ends the stream.
 //
@@ -398,12 +423,8 @@ func (h headerSource) Authorize(ctx context.Context, req *http.Request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for k, vs := range h {
-		for _, v := range vs {
-			if hasCtl(k) || hasCtl(v) {
-				return &PermanentError{Err: fmt.Errorf("sse: header %s holds CR, LF or NUL", truncate(strings.Map(printableRune, k), 64))}
-			}
-		}
+	if err := wireError(http.Header(h), "", ""); err != nil {
+		return &PermanentError{Err: err}
 	}
 	for k, vs := range h {
 		req.Header.Del(k)
@@ -415,14 +436,6 @@ func (h headerSource) Authorize(ctx context.Context, req *http.Request) error {
 }
 
 func (h headerSource) Refresh(context.Context, *http.Response) error { return nil }
-
-// printableRune drops control characters from text going into an error.
-func printableRune(r rune) rune {
-	if r < 0x20 || r == 0x7f {
-		return -1
-	}
-	return r
-}
 
 // Combine returns a source that applies each of sources in turn: Authorize
 // stops at the first error; Refresh calls every source's Refresh and joins

@@ -127,9 +127,11 @@ type Client struct {
 	// exceeds one ends with an error wrapping ErrEventTooLarge.
 	MaxLineSize, MaxEventSize int
 
-	// AllowInsecure permits credentials (an Auth source or a cookie Jar) to
-	// travel over plain http to hosts other than loopback. By default such
-	// a request fails before any I/O.
+	// AllowInsecure permits credentials (an Auth source, a cookie Jar,
+	// URL user info, or a caller-set Authorization, Cookie or
+	// Proxy-Authorization header) to travel over plain http to hosts other
+	// than localhost and loopback IP literals. By default such a request
+	// fails before any I/O.
 	AllowInsecure bool
 
 	// AuthExpiredEvent is the event type a server sends before it closes a
@@ -228,7 +230,7 @@ func (c *Client) settings() (*settings, error) {
 	if s.lifecycle > Finite {
 		return nil, &PermanentError{Err: fmt.Errorf("sse: unknown Client.Lifecycle %d", int(s.lifecycle))}
 	}
-	if hasCtlAny(s.lastEventID) {
+	if hasCtl(s.lastEventID) {
 		return nil, &PermanentError{Err: errors.New("sse: Client.LastEventID holds a control character; it cannot be sent as a header")}
 	}
 	if s.log == nil {

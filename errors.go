@@ -146,9 +146,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// hasCtl reports whether s holds CR, LF or NUL, which must never reach the
-// wire in a header or query value.
-func hasCtl(s string) bool {
-	return strings.ContainsAny(s, "\r\n\x00")
-}

@@ -568,3 +568,24 @@ func TestPullBreakClosesConnection(t *testing.T) {
 		t.Fatal("the server's request did not end after break")
 	}
 }
+
+// (h) A header value containing \x01 fails before any I/O with a
+// permanent error, through both faces.
+func TestUnsendableHeaderFailsBeforeIO(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	forFaces(t, func(t *testing.T, fc face) {
+		for _, h := range []struct{ name, value string }{{"X-A", "a\x01b"}, {"X-A", "a\x7fb"}, {"X A", "v"}} {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+			req.Header[h.name] = []string{h.value}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			_, err := fc.collect(fastClient(), req.WithContext(ctx))
+			cancel()
+			var pe *PermanentError
+			require.ErrorAs(t, err, &pe, "%q: %q", h.name, h.value)
+			assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		}
+		assert.Zero(t, calls.Load(), "nothing reached the server")
+	})
+}

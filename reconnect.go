@@ -47,12 +47,7 @@ type runner struct {
 	hc            *http.Client
 	headerTimeout time.Duration
 	redacted      string // tmpl's URL, redacted, for logs and reports
-	callerRefr    bool   // the caller set a Referer
 	authExpired   string // the event type that signals expired credentials; "" without an AuthSource
-
-	// credQuery holds the query values the AuthSource added to the
-	// current attempt, which no redirect to another origin may carry.
-	credQuery []string
 
 	pol      *policy
 	lastID   string        // the last event ID, sent as Last-Event-ID
@@ -99,7 +94,6 @@ func (c *Client) newRunner(req *http.Request) (*runner, error) {
 	r := &runner{cfg: cfg, tmpl: tmpl, lastID: cfg.lastEventID}
 	r.hc = cfg.httpClient(r)
 	r.redacted = redactURL(tmpl.url)
-	r.callerRefr = tmpl.header.Get("Referer") != ""
 	if cfg.auth != nil {
 		r.authExpired = cfg.authExpired
 	}
@@ -188,7 +182,6 @@ func (r *runner) prepareResume(ctx context.Context) (done bool, o outcome) {
 		return false, outcome{kind: unsent, err: err}
 	}
 	r.tmpl, r.redacted = tmpl, redactURL(tmpl.url)
-	r.callerRefr = tmpl.header.Get("Referer") != ""
 	return false, outcome{}
 }
 

@@ -25,9 +25,16 @@ type template struct {
 	getBody func() (io.ReadCloser, error)
 	// contentLength is the body's length; 0 with a body means unknown.
 	contentLength int64
+	// secrets are the caller's credential values (query values, user
+	// info, header values), which no error may show.
+	secrets []string
 }
 
 const maxBufferedBody = 16 << 20
+
+// callerCredentialHeaders are the headers whose presence on the caller's
+// request makes it a credentialed one for the plain-http rule.
+var callerCredentialHeaders = []string{"Authorization", "Cookie", "Proxy-Authorization"}
 
 func newTemplate(req *http.Request, cfg *settings) (*template, error) {
 	u := req.URL
@@ -37,11 +44,15 @@ func newTemplate(req *http.Request, cfg *settings) (*template, error) {
 	if u.Host == "" {
 		return nil, &PermanentError{Err: fmt.Errorf("sse: URL %s has no host", redactURL(u))}
 	}
-	if err := ctlError(req.Header, u.Query(), ""); err != nil {
+	if err := wireError(req.Header, u.RawQuery, ""); err != nil {
 		return nil, &PermanentError{Err: err}
 	}
-	if (cfg.auth != nil || cfg.base.Jar != nil) && !cfg.allowInsecure && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return nil, &PermanentError{Err: fmt.Errorf("sse: refusing to send credentials over plain http to %s; use https, or set Client.AllowInsecure", redactURL(u))}
+	credentialed := cfg.auth != nil || cfg.base.Jar != nil || u.User != nil ||
+		slices.ContainsFunc(callerCredentialHeaders, func(h string) bool { return len(req.Header.Values(h)) > 0 })
+	if credentialed {
+		if err := insecureError(u, cfg.allowInsecure, "set Client.AllowInsecure"); err != nil {
+			return nil, err
+		}
 	}
 	method := req.Method
 	if method == "" {
@@ -51,6 +62,7 @@ func newTemplate(req *http.Request, cfg *settings) (*template, error) {
 	if t.header == nil {
 		t.header = make(http.Header)
 	}
+	t.secrets = secretsOf(t.header, u.RawQuery, u.User)
 	if req.Body != nil && req.Body != http.NoBody && t.getBody == nil {
 		b, err := io.ReadAll(io.LimitReader(req.Body, maxBufferedBody+1))
 		req.Body.Close()
@@ -84,23 +96,16 @@ func parseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// hasCtlAny reports whether s holds any ASCII control character.
-func hasCtlAny(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
 // newRequest builds one attempt's request from the template: fresh
-// headers, body and credentials. secrets lists the values that must not
-// appear in any error.
+// headers, body and credentials. It records in the request's context which
+// header values the SDK set itself (the redirect rule lets only those
+// cross origins), and returns the values that must not appear in any
+// error: everything the caller and the AuthSource added.
 func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error) {
 	t := r.tmpl
 	u := *t.url
-	req, err := http.NewRequestWithContext(ctx, t.method, "http://placeholder/", nil)
+	s := &sent{own: make(http.Header)}
+	req, err := http.NewRequestWithContext(withSent(ctx, s), t.method, "http://placeholder/", nil)
 	if err != nil {
 		return nil, nil, &PermanentError{Err: fmt.Errorf("sse: invalid method %q", truncate(t.method, 32))}
 	}
@@ -117,131 +122,62 @@ func (r *runner) newRequest(ctx context.Context) (*http.Request, []string, error
 		req.ContentLength = t.contentLength
 	}
 	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "text/event-stream")
+		s.own.Set("Accept", "text/event-stream")
 	}
-	if id := r.lastID; id != "" && !hasCtlAny(id) {
-		req.Header.Set("Last-Event-ID", id)
+	if id := r.lastID; id != "" && !hasCtl(id) {
+		s.own.Set("Last-Event-ID", id)
+	}
+	for name, values := range s.own {
+		req.Header[name] = slices.Clone(values)
 	}
 
 	if r.cfg.auth != nil {
-		before := req.Header.Clone()
-		query := req.URL.RawQuery
 		if err := r.cfg.auth.Authorize(ctx, req); err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, context.Cause(ctx)
-			}
-			var ae *AuthError
-			if !errors.As(err, &ae) {
-				err = &AuthError{Op: "authorize", Err: err}
-			}
-			if isPermanent(err) {
-				err = &PermanentError{Err: err}
-			}
-			return nil, nil, err
+			return nil, nil, r.authorizeError(ctx, err)
 		}
-		r.credQuery = nil
-		if req.URL.RawQuery != query {
-			req.Header.Set("Cache-Control", "no-store")
-			r.credQuery = addedQueryValues(query, req.URL.RawQuery)
+		if err := wireError(req.Header, req.URL.RawQuery, "; nothing was sent"); err != nil {
+			return nil, nil, &PermanentError{Err: &AuthError{Op: "authorize", Err: err}}
 		}
-		if err := checkWire(req); err != nil {
-			return nil, nil, err
-		}
-		secrets := secretsOf(req, before)
-		if req.Header.Get("Cache-Control") == "" {
-			req.Header.Set("Cache-Control", "no-cache")
-		}
-		return req, secrets, nil
-	}
-	req.Header.Set("Cache-Control", "no-cache")
-	return req, secretsOf(req, nil), nil
-}
-
-// addedQueryValues returns the query values in after that before did not
-// have: the credentials an AuthSource put in the query.
-func addedQueryValues(before, after string) []string {
-	had, _ := url.ParseQuery(before)
-	now, _ := url.ParseQuery(after)
-	var out []string
-	for name, values := range now {
-		for _, v := range values {
-			if v != "" && !slices.Contains(had[name], v) {
-				out = append(out, v)
+		// What the AuthSource overwrote is no longer the SDK's.
+		for name, values := range s.own {
+			if !slices.Equal(req.Header[name], values) {
+				delete(s.own, name)
 			}
 		}
 	}
-	return out
-}
-
-// checkWire refuses a request whose headers or query an AuthSource filled
-// with CR, LF or NUL, before anything is sent.
-func checkWire(req *http.Request) error {
-	err := ctlError(req.Header, nil, "; nothing was sent")
-	if err == nil {
-		q, perr := url.ParseQuery(req.URL.RawQuery)
-		if perr != nil {
-			err = errors.New("sse: the request's query does not parse; nothing was sent")
-		} else {
-			err = ctlError(nil, q, "; nothing was sent")
+	if req.Header.Get("Cache-Control") == "" {
+		// Neither the caller nor the AuthSource chose one: a query
+		// (which may hold a credential) must not be stored.
+		cc := "no-cache"
+		if req.URL.RawQuery != "" {
+			cc = "no-store"
 		}
+		req.Header.Set("Cache-Control", cc)
+		s.own.Set("Cache-Control", cc)
 	}
-	if err != nil {
-		return &PermanentError{Err: &AuthError{Op: "authorize", Err: err}}
-	}
-	return nil
-}
-
-// ctlError reports the first header (name or value) or query value that
-// holds CR, LF or NUL, naming it but never showing its value; suffix ends
-// the message.
-func ctlError(h http.Header, q url.Values, suffix string) error {
-	for name, values := range h {
-		for _, v := range values {
-			if hasCtl(v) || hasCtl(name) {
-				return fmt.Errorf("sse: header %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
-			}
-		}
-	}
-	for name, values := range q {
-		for _, v := range values {
-			if hasCtl(v) {
-				return fmt.Errorf("sse: query parameter %q holds CR, LF or NUL%s", truncate(name, 64), suffix)
-			}
-		}
-	}
-	return nil
-}
-
-// secretsOf lists the credential values in req: the query values, the
-// password, cookies and the header values that differ from before.
-func secretsOf(req *http.Request, before http.Header) []string {
-	var out []string
-	add := func(v string) {
-		if len(v) >= 4 {
-			out = append(out, v)
-		}
-	}
-	for _, values := range req.URL.Query() {
-		for _, v := range values {
-			add(v)
-		}
-	}
-	if p, ok := req.URL.User.Password(); ok {
-		add(p)
-	}
+	other := make(http.Header, len(req.Header))
 	for name, values := range req.Header {
-		if before != nil && name != "Authorization" && name != "Cookie" && slices.Equal(before[name], values) {
-			continue
-		}
-		if before == nil && name != "Authorization" && name != "Cookie" {
-			continue
-		}
-		for _, v := range values {
-			add(v)
-			if i := strings.IndexByte(v, ' '); i > 0 {
-				add(v[i+1:])
-			}
+		if !slices.Equal(s.own[name], values) {
+			other[name] = values
 		}
 	}
-	return out
+	return req, secretsOf(other, req.URL.RawQuery, req.URL.User), nil
+}
+
+// authorizeError turns an error from AuthSource.Authorize into the
+// attempt's error: an *AuthError, permanent when the source said so, with
+// its text scrubbed.
+func (r *runner) authorizeError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	permanent := isPermanent(err)
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		err = &AuthError{Op: "authorize", Err: scrubError(err, r.tmpl.secrets)}
+	}
+	if permanent {
+		err = &PermanentError{Err: err}
+	}
+	return err
 }

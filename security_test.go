@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -477,15 +478,20 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			return errors.As(err, &st) && st.Code == code
 		}
 	}
-	// base is a Client whose bearer token, API key, query token and URL
-	// query all hold secret.
+	// base is a Client whose bearer token, API key, query token (in a
+	// form that needs escaping), cookie and URL query all hold secret.
 	base := func(t *testing.T, secret string) *Client {
+		jar, _ := cookiejar.New(nil)
+		for _, h := range []string{"a.test", "127.0.0.1"} {
+			jar.SetCookies(&url.URL{Scheme: "https", Host: h, Path: "/"}, []*http.Cookie{{Name: "s", Value: "ck" + secret, Path: "/"}})
+		}
 		return &Client{
 			HTTPClient: azHTTPClient(t),
 			Auth: Combine(
 				Bearer(azTokenFunc(func() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "bt" + secret}, nil })),
 				Headers(http.Header{"X-Api-Key": {"key" + secret}}),
-				QueryToken("token", func(context.Context) (string, error) { return "qt" + secret, nil }),
+				QueryToken("token", func(context.Context) (string, error) { return "a/b+qt" + secret + "==", nil }),
+				Cookies(jar, nil),
 			),
 			RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
 			MaxRetries: 2,
@@ -642,7 +648,77 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
+		{"bad relative Location echoing the escaped query", func(t *testing.T, s string) (*Client, string, context.Context) {
+			return base(t, s), server(t, true, azBadLocation("/e%zz?")).URL("a.test", "/events?key=uk"+s), bg
+		}, transport},
+		{"bad Location echoing the query into the path", func(t *testing.T, s string) (*Client, string, context.Context) {
+			return base(t, s), server(t, true, azBadLocation("/%zz/")).URL("a.test", "/events?key=uk"+s), bg
+		}, transport},
+		{"bad Location with user info", func(t *testing.T, s string) (*Client, string, context.Context) {
+			return base(t, s), server(t, true, azBadLocation("https://user:lp"+s+"@bad host/?")).URL("a.test", "/events?key=uk"+s), bg
+		}, transport},
 	}
+	// The ticket endpoint's failure paths: its URL holds the secret in
+	// the query (plain and escaped) and in the user info, its Auth in a
+	// header and a cookie.
+	ticketPath := func(name string, h http.HandlerFunc, useTLS bool, host string, want func(error) bool) path {
+		return path{"ticket endpoint: " + name, func(t *testing.T, s string) (*Client, string, context.Context) {
+			events := server(t, true, azServeEvents)
+			u := "http://127.0.0.1:1/ticket"
+			if h != nil {
+				u = server(t, useTLS, h).URL(host, "/ticket")
+			}
+			u = strings.Replace(u, "://", "://user:tp"+s+"@", 1) + "?k=" + s + "&e=" + url.QueryEscape("a/b+"+s+"==")
+			c := base(t, s)
+			jar, _ := cookiejar.New(nil)
+			jar.SetCookies(&url.URL{Scheme: "https", Host: host, Path: "/"}, []*http.Cookie{{Name: "t", Value: "tc" + s, Path: "/"}})
+			hc := azHTTPClient(t)
+			hc.Jar = jar
+			c.Auth = &TicketSource{URL: u, HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
+			return c, events.URL("a.test", "/events?key=uk"+s), bg
+		}, want}
+	}
+	// The token endpoint's failure paths, through the policy's client as
+	// ssecat uses it: the client secret in the header or the form, the
+	// token URL's query holding the secret.
+	tokenPath := func(name string, h http.HandlerFunc, useTLS bool, host string, style oauth2.AuthStyle, want func(error) bool) path {
+		return path{fmt.Sprintf("token endpoint (style %d): %s", style, name), func(t *testing.T, s string) (*Client, string, context.Context) {
+			events := server(t, true, azServeEvents)
+			u := "http://127.0.0.1:1/token"
+			if h != nil {
+				u = server(t, useTLS, h).URL(host, "/token")
+			}
+			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "cs" + s, TokenURL: u + "?k=" + s + "&e=" + url.QueryEscape("a/b+"+s+"=="), AuthStyle: style}
+			c := base(t, s)
+			c.Auth = Bearer(cpTokenSource(t, cfg, false))
+			return c, events.URL("a.test", "/events?key=uk"+s), bg
+		}, want}
+	}
+	redirectTo := func(code int, to string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, to+"?"+r.URL.RawQuery, code) }
+	}
+	loop := func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Path+"?"+r.URL.RawQuery, http.StatusFound)
+	}
+	notJSON := func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %v", r.URL.RawQuery, r.Header) }
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		paths = append(paths,
+			tokenPath("dial refused", nil, false, "127.0.0.1", style, retryable),
+			tokenPath("bad Location echoing the query", azBadLocation("/t%zz?"), true, "a.test", style, retryable),
+			tokenPath("redirect loop echoing the query", loop, true, "a.test", style, retryable),
+			tokenPath("307 to another origin", redirectTo(307, "https://b.test:1/token"), true, "a.test", style, permanent),
+			tokenPath("plain http to a host that is not loopback", azEcho(200), false, "a.test", style, permanent),
+			tokenPath("400 echoing the request", azEcho(400), true, "a.test", style, permanent),
+		)
+	}
+	paths = append(paths,
+		ticketPath("dial refused", nil, false, "127.0.0.1", retryable),
+		ticketPath("bad Location echoing the query", azBadLocation("/t%zz?"), true, "a.test", retryable),
+		ticketPath("redirect loop echoing the query", loop, true, "a.test", retryable),
+		ticketPath("plain http to a host that is not loopback", azEcho(200), false, "a.test", permanent),
+		ticketPath("answer is not JSON, echoes the request", notJSON, true, "a.test", retryable),
+		ticketPath("403 echoing the request", azEcho(403), true, "a.test", permanent),
+	)
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
 			secret := azCanary()
@@ -651,7 +727,24 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.Level(-100)}))
 			var attempts azAttempts
 			c.OnAttempt = attempts.add
-			st, err := c.Connect(ctx, u)
+			if pu, perr := url.Parse(u); perr == nil && pu.Host != "" {
+				// The stream URL's user info holds the secret too.
+				pu.User = url.UserPassword("user", "up"+secret)
+				u = pu.String()
+			}
+			var (
+				st  *Stream
+				err error
+			)
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						require.NotContains(t, fmt.Sprint(v), secret, "secret in a panic value")
+						t.Fatalf("panic: %v", v)
+					}
+				}()
+				st, err = c.Connect(ctx, u)
+			}()
 			if err == nil {
 				st.Close()
 				t.Fatal("Connect succeeded")
@@ -681,6 +774,15 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			}
 			t.Logf("error: %v (%d log records)", err, logs.records())
 		})
+	}
+}
+
+// azBadLocation answers 302 with a Location net/http cannot parse: prefix
+// followed by the request's query, as careless servers echo it.
+func azBadLocation(prefix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Location"] = []string{prefix + r.URL.RawQuery}
+		w.WriteHeader(http.StatusFound)
 	}
 }
 

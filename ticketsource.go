@@ -9,8 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
+	"slices"
 )
 
 // ticketMaxSize is the most bytes of a ticket endpoint's answer a
@@ -25,12 +24,20 @@ const ticketMaxSize = 64 << 10
 // 401, not across reconnects. Refresh has nothing to drop and returns nil
 // (or a *PermanentError when URL is unusable).
 //
+// The ticket requests go through CredentialClient(HTTPClient,
+// AllowInsecure): a redirect to another origin carries none of the
+// endpoint's credentials (Auth's, HTTPClient's cookies, the URL's user
+// info and query), and a URL with plain http to a host other than
+// "localhost" or a loopback IP literal is refused before any I/O unless
+// AllowInsecure is set: the ticket itself is a credential.
+//
 // Failures: an endpoint answer of 401, 403 or another 4xx except 408 and
-// 429, a ticket holding CR, LF or NUL, or an unusable URL is a
-// *PermanentError, which ends the stream; a 5xx, 408, 429, a network error,
-// an answer over MaxSize or without the ticket field is a plain error, which
-// the Client retries with backoff. Errors never hold the ticket, the
-// answer's body or the URL's query values. The fetch honours ctx.
+// 429, a ticket holding a control character, a refusal by the credential
+// policy, or an unusable URL is a *PermanentError, which ends the stream; a
+// 5xx, 408, 429, a network error, an answer over MaxSize or without the
+// ticket field is a plain error, which the Client retries with backoff.
+// Errors never hold the ticket, the answer's body, the URL's query values
+// or user info, or the endpoint's credentials. The fetch honours ctx.
 //
 // A TicketSource is safe for concurrent use by multiple goroutines; its
 // fields must not change once it is in use.
@@ -55,10 +62,12 @@ type TicketSource struct {
 	// MaxSize is the most bytes of the answer that are read; a longer
 	// answer is an error. 0 means 64 KiB.
 	MaxSize int64
-}
 
-// ticketTimeout bounds a ticket request sent with the default client.
-const ticketTimeout = 30 * time.Second
+	// AllowInsecure permits ticket requests over plain http to hosts
+	// other than "localhost" and loopback IP literals. By default such a
+	// URL fails before any I/O with a *PermanentError.
+	AllowInsecure bool
+}
 
 // Authorize fetches a new ticket and sets it as req's query parameter Param.
 func (t *TicketSource) Authorize(ctx context.Context, req *http.Request) error {
@@ -102,46 +111,56 @@ func (t *TicketSource) fetch(ctx context.Context, u *url.URL) (string, error) {
 			return ticket, err
 		}
 		if rerr := t.Auth.Refresh(ctx, resp); rerr != nil {
-			return "", ticketAuthError(rerr)
+			return "", ticketAuthError(rerr, secretsOf(nil, u.RawQuery, u.User))
 		}
 	}
 }
 
 // ticketAuthError wraps an error of the ticket endpoint's own AuthSource.
-func ticketAuthError(err error) error {
+func ticketAuthError(err error, secrets []string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	msg := "sse: ticket endpoint credentials: " + truncate(strings.TrimPrefix(err.Error(), "sse: "), 256)
+	out := wrapScrubbed("ticket endpoint credentials", err, secrets)
 	if isPermanent(err) {
-		return &PermanentError{Err: &causeError{msg: msg, cause: err}}
+		return &PermanentError{Err: out}
 	}
-	return &causeError{msg: msg, cause: err}
+	return out
 }
 
 // fetchOnce sends one ticket request. On a refusal it returns the response
 // (body closed) so that fetch can refresh Auth.
 func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http.Response, error) {
+	if err := insecureError(u, t.AllowInsecure, "set TicketSource.AllowInsecure"); err != nil {
+		return "", nil, err
+	}
 	method := t.Method
 	if method == "" {
 		method = http.MethodPost
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	s := &sent{own: http.Header{"Accept": {"application/json"}}}
+	req, err := http.NewRequestWithContext(withSent(ctx, s), method, u.String(), nil)
 	if err != nil {
 		return "", nil, &PermanentError{Err: errors.New("sse: TicketSource.Method is not a valid method")}
 	}
 	req.Header.Set("Accept", "application/json")
+	secrets := secretsOf(nil, u.RawQuery, u.User)
 	if t.Auth != nil {
 		if err := t.Auth.Authorize(ctx, req); err != nil {
-			return "", nil, ticketAuthError(err)
+			return "", nil, ticketAuthError(err, secrets)
 		}
-	}
-	hc := t.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: ticketTimeout}
+		if err := wireError(req.Header, req.URL.RawQuery, "; nothing was sent"); err != nil {
+			return "", nil, &PermanentError{Err: fmt.Errorf("sse: ticket endpoint credentials: %w", err)}
+		}
+		if !slices.Equal(req.Header["Accept"], s.own["Accept"]) {
+			delete(s.own, "Accept")
+		}
+		other := req.Header.Clone()
+		delete(other, "Accept")
+		secrets = append(secrets, secretsOf(other, req.URL.RawQuery, req.URL.User)...)
 	}
 	where := redactURL(u)
-	resp, err := hc.Do(req)
+	resp, err := CredentialClient(t.HTTPClient, t.AllowInsecure).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
@@ -150,7 +169,11 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", nil, &causeError{msg: fmt.Sprintf("sse: ticket request to %s: %s", where, errText(err)), cause: err}
+		out := wrapScrubbed("ticket request to "+where, err, secrets)
+		if isPermanent(err) {
+			out = &PermanentError{Err: out}
+		}
+		return "", nil, out
 	}
 	defer resp.Body.Close()
 	limit := t.MaxSize
@@ -162,7 +185,7 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		return "", nil, &causeError{msg: fmt.Sprintf("sse: ticket answer from %s: %s", where, errText(err)), cause: err}
+		return "", nil, wrapScrubbed("ticket answer from "+where, err, secrets)
 	}
 	if c := resp.StatusCode; c != http.StatusOK {
 		msg := fmt.Sprintf("sse: ticket endpoint %s answered %d %s", where, c, http.StatusText(c))
@@ -185,7 +208,7 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 		return "", nil, fmt.Errorf("sse: ticket answer from %s is not a JSON object with a string field %q", where, truncate(field, 64))
 	}
 	if hasCtl(ticket) {
-		return "", nil, &PermanentError{Err: fmt.Errorf("sse: ticket from %s holds CR, LF or NUL", where)}
+		return "", nil, &PermanentError{Err: fmt.Errorf("sse: ticket from %s holds a control character", where)}
 	}
 	return ticket, nil, nil
 }

@@ -23,6 +23,11 @@
 // those credentials go to the ticket endpoint, and the stream gets a fresh
 // one-time ticket in its query on every attempt. No secret is ever printed.
 //
+// Every request ssecat sends (the stream, the token endpoint, the ticket
+// endpoint) is under the SDK's credential policy: no credential follows a
+// redirect to another origin, and credentials go over plain http only to
+// localhost or a loopback IP literal unless -allow-insecure is given.
+//
 // Output (-o): raw (event blocks as on the wire, the default), json (one
 // object per line: {"type","data","id"}, for jq) or data (each event's data
 // on its own line). Connection state and retries go to stderr unless -q.
@@ -151,7 +156,7 @@ func parseArgs(args []string, stderr io.Writer, getenv func(string) string) (*op
 	fs.BoolVar(&o.quiet, "q", false, "do not print connection state and retries on stderr")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "reconnect when the server sends nothing for this `duration` (0: 90s; negative: never)")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "give up after this many consecutive failed `attempts` (0: never)")
-	fs.BoolVar(&o.allowHTTP, "allow-insecure", false, "allow credentials over plain http to hosts other than loopback")
+	fs.BoolVar(&o.allowHTTP, "allow-insecure", false, "allow credentials over plain http to hosts other than localhost and loopback IP literals, for the stream, -token-url and -ticket-url")
 
 	var positional []string
 	for {
@@ -425,7 +430,10 @@ func authSource(ctx context.Context, o *options) (sse.AuthSource, error) {
 			TokenURL:     o.tokenURL,
 			Scopes:       o.scopes,
 		}
-		tctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: 30 * time.Second})
+		// The token request goes under the SDK's credential policy: no
+		// credential follows a redirect to another origin, and plain
+		// http only to loopback unless -allow-insecure.
+		tctx := context.WithValue(ctx, oauth2.HTTPClient, sse.CredentialClient(&http.Client{Timeout: 30 * time.Second}, o.allowHTTP))
 		// A new token on every call: after a 401, Bearer must not get
 		// the refused token back from a cache.
 		sources = append(sources, sse.Bearer(tokenSourceFunc(func() (*oauth2.Token, error) { return cc.Token(tctx) })))
@@ -446,7 +454,7 @@ func authSource(ctx context.Context, o *options) (sse.AuthSource, error) {
 		creds = sse.Combine(sources...)
 	}
 	if o.ticketURL != "" {
-		return &sse.TicketSource{URL: o.ticketURL, Auth: creds}, nil
+		return &sse.TicketSource{URL: o.ticketURL, Auth: creds, AllowInsecure: o.allowHTTP}, nil
 	}
 	return creds, nil
 }
