@@ -589,3 +589,53 @@ func TestUnsendableHeaderFailsBeforeIO(t *testing.T) {
 		assert.Zero(t, calls.Load(), "nothing reached the server")
 	})
 }
+
+// Finding 9 of the credential-policy review: the header timeout must not
+// fire after the response arrived and cut a stream that just opened. The
+// response arrives at the very instant the timeout expires; either the
+// attempt counts as timed out, or the stream opens and keeps all its
+// events, never both.
+func TestFinding9HeaderTimeoutCannotCutAnOpenedStream(t *testing.T) {
+	for range 40 {
+		synctest.Test(t, func(t *testing.T) {
+			var conns atomic.Int32
+			hc := &http.Client{Timeout: time.Second, Transport: rtFunc(func(req *http.Request) (*http.Response, error) {
+				n := conns.Add(1)
+				if n == 1 {
+					time.Sleep(time.Second) // the answer comes as the timeout expires
+				}
+				pr, pw := io.Pipe()
+				stop := context.AfterFunc(req.Context(), func() { pw.CloseWithError(context.Cause(req.Context())) })
+				go func() {
+					defer stop()
+					for i := range 3 {
+						time.Sleep(100 * time.Millisecond)
+						if _, err := fmt.Fprintf(pw, "id: %d-%d\ndata: x\n\n", n, i); err != nil {
+							return
+						}
+					}
+					pw.Close()
+				}()
+				resp := ctStream("")
+				resp.Body = pr
+				resp.Request = req
+				return resp, nil
+			})}
+			var opened, cut atomic.Int32
+			c := &Client{HTTPClient: hc, Lifecycle: Finite, OnAttempt: func(a Attempt) {
+				if a.StatusCode == http.StatusOK && !a.Ended {
+					opened.Add(1)
+				}
+				if a.Ended && a.Err != nil {
+					cut.Add(1)
+				}
+			}}
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1/", nil)
+			evs, err := faces[1].collect(c, req)
+			require.NoError(t, err)
+			assert.Len(t, evs, 3, "the opened connection delivered all its events")
+			assert.Zero(t, cut.Load(), "no opened connection was cut")
+			assert.Equal(t, int32(1), opened.Load())
+		})
+	}
+}
