@@ -23,15 +23,15 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// azCanary returns a fresh random secret to look for where it must not be.
-func azCanary() string {
+// newCanary returns a fresh random secret to look for where it must not be.
+func newCanary() string {
 	return "CANARY" + rand.Text()
 }
 
-// azCheckNoSecret fails t when secret appears in err's text in any verb, in
+// assertNoSecret fails t when secret appears in err's text in any verb, in
 // any error of its chain, or in the URL of a *url.Error in the chain; it
 // also fails when the text is 1 KiB or more.
-func azCheckNoSecret(t *testing.T, err error, secret string) {
+func assertNoSecret(t *testing.T, err error, secret string) {
 	t.Helper()
 	if err == nil {
 		return
@@ -72,13 +72,13 @@ func azCheckNoSecret(t *testing.T, err error, secret string) {
 	}
 }
 
-// azTokenFunc is an oauth2.TokenSource made of a function.
-type azTokenFunc func() (*oauth2.Token, error)
+// tokenFunc is an oauth2.TokenSource made of a function.
+type tokenFunc func() (*oauth2.Token, error)
 
-func (f azTokenFunc) Token() (*oauth2.Token, error) { return f() }
+func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
-// azRejected returns a 401 response to a request that carried header.
-func azRejected(header, value string) *http.Response {
+// rejectedResponse returns a 401 response to a request that carried header.
+func rejectedResponse(header, value string) *http.Response {
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
 	if header != "" {
 		req.Header.Set(header, value)
@@ -86,25 +86,25 @@ func azRejected(header, value string) *http.Response {
 	return &http.Response{StatusCode: http.StatusUnauthorized, Request: req, Header: http.Header{}}
 }
 
-// azAuthorize runs src.Authorize on a fresh request and returns it.
-func azAuthorize(t *testing.T, src AuthSource) (*http.Request, error) {
+// authorizeRequest runs src.Authorize on a fresh request and returns it.
+func authorizeRequest(t *testing.T, src AuthSource) (*http.Request, error) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/events?x=1", nil)
 	return req, src.Authorize(context.Background(), req)
 }
 
-// azTokenEndpoint serves an OAuth2 token endpoint that answers each request
+// tokenEndpoint serves an OAuth2 token endpoint that answers each request
 // with access token "tok<N>" (N counting from 1), or with handle's answer
 // when handle is set and returns a non-zero code.
-type azTokenEndpoint struct {
+type tokenEndpoint struct {
 	*httptest.Server
 	hits   atomic.Int32
 	handle func(n int32, r *http.Request) (code int, body string)
 }
 
-func azNewTokenEndpoint(t *testing.T, handle func(n int32, r *http.Request) (int, string)) *azTokenEndpoint {
+func newTokenEndpoint(t *testing.T, handle func(n int32, r *http.Request) (int, string)) *tokenEndpoint {
 	t.Helper()
-	e := &azTokenEndpoint{handle: handle}
+	e := &tokenEndpoint{handle: handle}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := e.hits.Add(1)
 		_ = r.ParseForm()
@@ -123,16 +123,16 @@ func azNewTokenEndpoint(t *testing.T, handle func(n int32, r *http.Request) (int
 	return e
 }
 
-// azFreshSource returns a TokenSource that asks cfg's endpoint on every
+// freshTokenSource returns a TokenSource that asks cfg's endpoint on every
 // call, the fix Bearer's documentation recommends.
-func azFreshSource(cfg *clientcredentials.Config) oauth2.TokenSource {
-	return azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(context.Background()) })
+func freshTokenSource(cfg *clientcredentials.Config) oauth2.TokenSource {
+	return tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(context.Background()) })
 }
 
 func TestBearerAuthorizeCachesToken(t *testing.T) {
-	e := azNewTokenEndpoint(t, nil)
+	e := newTokenEndpoint(t, nil)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
-	src := Bearer(azFreshSource(cfg))
+	src := Bearer(freshTokenSource(cfg))
 	// Concurrent first attempts share one fetch.
 	var wg sync.WaitGroup
 	for i := 0; i < 10; i++ {
@@ -147,7 +147,7 @@ func TestBearerAuthorizeCachesToken(t *testing.T) {
 	}
 	wg.Wait()
 	for i := 0; i < 3; i++ {
-		req, err := azAuthorize(t, src)
+		req, err := authorizeRequest(t, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,10 +161,10 @@ func TestBearerAuthorizeCachesToken(t *testing.T) {
 }
 
 func TestBearerRefreshOnce(t *testing.T) {
-	e := azNewTokenEndpoint(t, nil)
+	e := newTokenEndpoint(t, nil)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
-	src := Bearer(azFreshSource(cfg))
-	if _, err := azAuthorize(t, src); err != nil {
+	src := Bearer(freshTokenSource(cfg))
+	if _, err := authorizeRequest(t, src); err != nil {
 		t.Fatal(err)
 	}
 
@@ -180,7 +180,7 @@ func TestBearerRefreshOnce(t *testing.T) {
 			defer done.Done()
 			ready.Done()
 			<-start
-			errs <- src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1"))
+			errs <- src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1"))
 		}()
 	}
 	ready.Wait()
@@ -195,7 +195,7 @@ func TestBearerRefreshOnce(t *testing.T) {
 	if got := e.hits.Load(); got != 2 {
 		t.Fatalf("token endpoint hit %d times for %d concurrent refusals, want 2 (first token + one refresh)", got, n)
 	}
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +204,14 @@ func TestBearerRefreshOnce(t *testing.T) {
 	}
 
 	// A late refusal of the replaced token fetches nothing.
-	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1")); err != nil {
+	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hits.Load(); got != 2 {
 		t.Fatalf("Refresh of an already replaced token fetched: %d hits", got)
 	}
 	// A refusal of the current one fetches again.
-	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok2")); err != nil {
+	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok2")); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hits.Load(); got != 3 {
@@ -220,13 +220,13 @@ func TestBearerRefreshOnce(t *testing.T) {
 }
 
 func TestBearerReuseTokenSourceIsPermanent(t *testing.T) {
-	e := azNewTokenEndpoint(t, nil)
+	e := newTokenEndpoint(t, nil)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
 	src := Bearer(cfg.TokenSource(context.Background())) // a ReuseTokenSource
-	if _, err := azAuthorize(t, src); err != nil {
+	if _, err := authorizeRequest(t, src); err != nil {
 		t.Fatal(err)
 	}
-	err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1"))
+	err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1"))
 	var perm *PermanentError
 	if !errors.As(err, &perm) {
 		t.Fatalf("Refresh with a caching source: %v, want a *PermanentError", err)
@@ -238,14 +238,14 @@ func TestBearerReuseTokenSourceIsPermanent(t *testing.T) {
 		t.Fatalf("error lacks the sse: prefix: %v", err)
 	}
 	// The refused token is not handed out again.
-	if _, err := azAuthorize(t, src); !errors.As(err, &perm) {
+	if _, err := authorizeRequest(t, src); !errors.As(err, &perm) {
 		t.Fatalf("Authorize after the refusal: %v, want a *PermanentError", err)
 	}
 }
 
 func TestBearerRefreshTokenFlow(t *testing.T) {
 	var grants sync.Map
-	e := azNewTokenEndpoint(t, func(n int32, r *http.Request) (int, string) {
+	e := newTokenEndpoint(t, func(n int32, r *http.Request) (int, string) {
 		grants.Store(n, r.PostForm.Get("grant_type")+" "+r.PostForm.Get("refresh_token"))
 		// Tokens live 1 s, less than oauth2's 10 s expiry margin, so the
 		// ReuseTokenSource refreshes on every call.
@@ -254,7 +254,7 @@ func TestBearerRefreshTokenFlow(t *testing.T) {
 	cfg := &oauth2.Config{ClientID: "id", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: e.URL}}
 	expired := &oauth2.Token{AccessToken: "old", RefreshToken: "rt0", Expiry: time.Now().Add(-time.Hour)}
 	src := Bearer(cfg.TokenSource(context.Background(), expired))
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,10 +264,10 @@ func TestBearerRefreshTokenFlow(t *testing.T) {
 	if g, _ := grants.Load(int32(1)); g != "refresh_token rt0" {
 		t.Fatalf("first grant = %q, want refresh_token rt0", g)
 	}
-	if err := src.Refresh(context.Background(), azRejected("Authorization", "Bearer tok1")); err != nil {
+	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")); err != nil {
 		t.Fatal(err)
 	}
-	req, err = azAuthorize(t, src)
+	req, err = authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,17 +295,17 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 		{"503 json", 503, `{"error":"temporarily_unavailable","error_description":"%s"}`, false, "503"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			e := azNewTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
+			secret := newCanary()
+			e := newTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
 				// The body echoes the secret the client sent.
 				return tc.code, fmt.Sprintf(tc.body, r.PostForm.Get("client_secret"))
 			})
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: e.URL, AuthStyle: oauth2.AuthStyleInParams}
-			_, err := azAuthorize(t, Bearer(azFreshSource(cfg)))
+			_, err := authorizeRequest(t, Bearer(freshTokenSource(cfg)))
 			if err == nil {
 				t.Fatal("Authorize succeeded")
 			}
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			if got := isPermanent(err); got != tc.permanent {
 				t.Errorf("permanent = %v, want %v: %v", got, tc.permanent, err)
 			}
@@ -317,15 +317,15 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 }
 
 func TestBearerNetworkErrorRedactsURL(t *testing.T) {
-	secret := azCanary()
-	e := azNewTokenEndpoint(t, nil)
+	secret := newCanary()
+	e := newTokenEndpoint(t, nil)
 	e.Close() // connection refused from now on
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: e.URL + "/token?key=" + secret}
-	_, err := azAuthorize(t, Bearer(azFreshSource(cfg)))
+	_, err := authorizeRequest(t, Bearer(freshTokenSource(cfg)))
 	if err == nil || isPermanent(err) {
 		t.Fatalf("Authorize with the endpoint down: %v, want a retryable error", err)
 	}
-	azCheckNoSecret(t, err, secret)
+	assertNoSecret(t, err, secret)
 	if !strings.Contains(err.Error(), "key=REDACTED") {
 		t.Errorf("error does not show the redacted URL: %v", err)
 	}
@@ -334,7 +334,7 @@ func TestBearerNetworkErrorRedactsURL(t *testing.T) {
 func TestBearerHonoursContext(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int32
-	src := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+	src := Bearer(tokenFunc(func() (*oauth2.Token, error) {
 		calls.Add(1)
 		<-release
 		return &oauth2.Token{AccessToken: "late"}, nil
@@ -356,12 +356,12 @@ func TestBearerHonoursContext(t *testing.T) {
 	// Refresh also returns at once while the call is still blocked.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if err := src.Refresh(ctx2, azRejected("", "")); !errors.Is(err, context.Canceled) && err != nil {
+	if err := src.Refresh(ctx2, rejectedResponse("", "")); !errors.Is(err, context.Canceled) && err != nil {
 		t.Fatalf("Refresh with a cancelled context: %v", err)
 	}
 	// The call in flight completes, and its token is used without a second call.
 	close(release)
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +372,8 @@ func TestBearerHonoursContext(t *testing.T) {
 
 func TestBearerBadTokens(t *testing.T) {
 	for _, tok := range []*oauth2.Token{nil, {}, {AccessToken: "a\r\nX-Evil: 1"}, {AccessToken: "a\x00b"}, {AccessToken: "a\nb"}} {
-		src := Bearer(azTokenFunc(func() (*oauth2.Token, error) { return tok, nil }))
-		req, err := azAuthorize(t, src)
+		src := Bearer(tokenFunc(func() (*oauth2.Token, error) { return tok, nil }))
+		req, err := authorizeRequest(t, src)
 		if !isPermanent(err) {
 			t.Errorf("token %#v: err = %v, want a *PermanentError", tok, err)
 		}
@@ -385,13 +385,13 @@ func TestBearerBadTokens(t *testing.T) {
 
 func TestBearerExpiredCacheFetchesAgain(t *testing.T) {
 	var n atomic.Int32
-	src := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+	src := Bearer(tokenFunc(func() (*oauth2.Token, error) {
 		i := n.Add(1)
 		// Expired already: the source must not serve it from its cache.
 		return &oauth2.Token{AccessToken: fmt.Sprint("t", i), Expiry: time.Now().Add(-time.Minute)}, nil
 	}))
 	for i := 1; i <= 2; i++ {
-		req, err := azAuthorize(t, src)
+		req, err := authorizeRequest(t, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,7 +407,7 @@ func TestQueryToken(t *testing.T) {
 		return fmt.Sprint("qt", n.Add(1)), ctx.Err()
 	})
 	for i := 1; i <= 2; i++ {
-		req, err := azAuthorize(t, src)
+		req, err := authorizeRequest(t, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,12 +416,12 @@ func TestQueryToken(t *testing.T) {
 			t.Fatalf("attempt %d: query %q, want token=qt%d and x=1 kept", i, req.URL.RawQuery, i)
 		}
 	}
-	if err := src.Refresh(context.Background(), azRejected("", "")); err != nil {
+	if err := src.Refresh(context.Background(), rejectedResponse("", "")); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
 
 	custom := QueryToken("access_token", func(context.Context) (string, error) { return "a b&c", nil })
-	req, err := azAuthorize(t, custom)
+	req, err := authorizeRequest(t, custom)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestQueryToken(t *testing.T) {
 
 	for _, bad := range []string{"", "a\rb", "a\nb", "a\x00b"} {
 		src := QueryToken("", func(context.Context) (string, error) { return bad, nil })
-		req, err := azAuthorize(t, src)
+		req, err := authorizeRequest(t, src)
 		if !isPermanent(err) || req.URL.Query().Has("token") {
 			t.Errorf("token %q: err %v, query %q; want a *PermanentError and no token", bad, err, req.URL.RawQuery)
 		}
@@ -448,8 +448,8 @@ func TestQueryToken(t *testing.T) {
 }
 
 func TestQueryTokenEndpointErrorRedacted(t *testing.T) {
-	secret := azCanary()
-	e := azNewTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
+	secret := newCanary()
+	e := newTokenEndpoint(t, func(_ int32, r *http.Request) (int, string) {
 		return 401, `{"error":"invalid_client","error_description":"` + r.PostForm.Get("client_secret") + `"}`
 	})
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: e.URL, AuthStyle: oauth2.AuthStyleInParams}
@@ -460,15 +460,15 @@ func TestQueryTokenEndpointErrorRedacted(t *testing.T) {
 		}
 		return tok.AccessToken, nil
 	})
-	_, err := azAuthorize(t, src)
+	_, err := authorizeRequest(t, src)
 	if !isPermanent(err) {
 		t.Fatalf("401 from the token endpoint: %v, want permanent", err)
 	}
-	azCheckNoSecret(t, err, secret)
+	assertNoSecret(t, err, secret)
 }
 
-// azLoginServer serves POST /login, which sets session=s<N>.
-func azLoginServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+// newLoginServer serves POST /login, which sets session=s<N>.
+func newLoginServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var logins atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -480,7 +480,7 @@ func azLoginServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 func TestCookies(t *testing.T) {
-	srv, logins := azLoginServer(t)
+	srv, logins := newLoginServer(t)
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -557,21 +557,21 @@ func TestCookies(t *testing.T) {
 
 func TestCookiesRefusesControlCharacters(t *testing.T) {
 	u, _ := url.Parse("https://example.test/")
-	src := Cookies(azJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
-	req, err := azAuthorize(t, src)
+	src := Cookies(fixedJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
+	req, err := authorizeRequest(t, src)
 	if !isPermanent(err) || req.Header.Get("Cookie") != "" {
 		t.Fatalf("err %v, Cookie %q", err, req.Header.Get("Cookie"))
 	}
 }
 
-// azJar is a CookieJar that returns fixed cookies, unchecked.
-type azJar struct {
+// fixedJar is a CookieJar that returns fixed cookies, unchecked.
+type fixedJar struct {
 	u *url.URL
 	c []*http.Cookie
 }
 
-func (j azJar) SetCookies(*url.URL, []*http.Cookie) {}
-func (j azJar) Cookies(*url.URL) []*http.Cookie     { return j.c }
+func (j fixedJar) SetCookies(*url.URL, []*http.Cookie) {}
+func (j fixedJar) Cookies(*url.URL) []*http.Cookie     { return j.c }
 
 func TestHeaders(t *testing.T) {
 	h := http.Header{"X-Api-Key": {"k1"}, "X-Multi": {"a", "b"}}
@@ -588,11 +588,11 @@ func TestHeaders(t *testing.T) {
 	if got := req.Header.Values("X-Multi"); !reflect.DeepEqual(got, []string{"a", "b"}) {
 		t.Fatalf("X-Multi = %q", got)
 	}
-	if err := src.Refresh(context.Background(), azRejected("", "")); err != nil {
+	if err := src.Refresh(context.Background(), rejectedResponse("", "")); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []http.Header{{"X-K": {"a\r\nb"}}, {"X-K": {"a\x00"}}, {"X-K\n": {"v"}}} {
-		req, err := azAuthorize(t, Headers(bad))
+		req, err := authorizeRequest(t, Headers(bad))
 		if !isPermanent(err) || len(req.Header) != 0 {
 			t.Errorf("%q: err %v, header %q", bad, err, req.Header)
 		}
@@ -602,20 +602,20 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
-// azSpy records calls and answers with fixed errors.
-type azSpy struct {
+// spySource records calls and answers with fixed errors.
+type spySource struct {
 	name            string
 	log             *[]string
 	authErr, refErr error
 }
 
-func (s azSpy) Authorize(_ context.Context, req *http.Request) error {
+func (s spySource) Authorize(_ context.Context, req *http.Request) error {
 	*s.log = append(*s.log, "A"+s.name)
 	req.Header.Add("X-Order", s.name)
 	return s.authErr
 }
 
-func (s azSpy) Refresh(context.Context, *http.Response) error {
+func (s spySource) Refresh(context.Context, *http.Response) error {
 	*s.log = append(*s.log, "R"+s.name)
 	return s.refErr
 }
@@ -623,8 +623,8 @@ func (s azSpy) Refresh(context.Context, *http.Response) error {
 func TestCombine(t *testing.T) {
 	var log []string
 	boom := errors.New("sse: boom")
-	src := Combine(azSpy{name: "1", log: &log}, nil, azSpy{name: "2", log: &log, authErr: boom}, azSpy{name: "3", log: &log})
-	req, err := azAuthorize(t, src)
+	src := Combine(spySource{name: "1", log: &log}, nil, spySource{name: "2", log: &log, authErr: boom}, spySource{name: "3", log: &log})
+	req, err := authorizeRequest(t, src)
 	if !errors.Is(err, boom) {
 		t.Fatalf("Authorize: %v, want boom", err)
 	}
@@ -633,8 +633,8 @@ func TestCombine(t *testing.T) {
 	}
 	log = nil
 	perm := &PermanentError{Err: errors.New("sse: gone")}
-	src = Combine(azSpy{name: "1", log: &log, refErr: boom}, azSpy{name: "2", log: &log}, azSpy{name: "3", log: &log, refErr: perm})
-	err = src.Refresh(context.Background(), azRejected("", ""))
+	src = Combine(spySource{name: "1", log: &log, refErr: boom}, spySource{name: "2", log: &log}, spySource{name: "3", log: &log, refErr: perm})
+	err = src.Refresh(context.Background(), rejectedResponse("", ""))
 	if !reflect.DeepEqual(log, []string{"R1", "R2", "R3"}) {
 		t.Fatalf("Refresh calls %q, want every source", log)
 	}
@@ -644,7 +644,7 @@ func TestCombine(t *testing.T) {
 	if err := Combine().Refresh(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := azAuthorize(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil }))); err != nil {
+	if _, err := authorizeRequest(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil }))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -667,20 +667,20 @@ func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
 
 // End-to-end: each source against internal/authserver through a Client.
 
-// azClock is a settable clock for the reference server.
-type azClock struct{ ns atomic.Int64 }
+// fakeClock is a settable clock for the reference server.
+type fakeClock struct{ ns atomic.Int64 }
 
-func azNewClock() *azClock {
-	c := &azClock{}
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
 	c.ns.Store(time.Now().UnixNano())
 	return c
 }
 
-func (c *azClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *azClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// azAuthServer starts the reference server with fast events.
-func azAuthServer(t *testing.T, o authserver.Options) (*authserver.Server, *httptest.Server) {
+// newAuthServer starts the reference server with fast events.
+func newAuthServer(t *testing.T, o authserver.Options) (*authserver.Server, *httptest.Server) {
 	t.Helper()
 	if o.Interval == 0 {
 		o.Interval = 2 * time.Millisecond
@@ -691,9 +691,9 @@ func azAuthServer(t *testing.T, o authserver.Options) (*authserver.Server, *http
 	return s, srv
 }
 
-// azFastClient returns a Client with short delays for tests, recording
+// fastAuthClient returns a Client with short delays for tests, recording
 // attempts.
-func azFastClient(auth AuthSource, attempts *azAttempts) *Client {
+func fastAuthClient(auth AuthSource, attempts *attemptLog) *Client {
 	c := &Client{Auth: auth, RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond}
 	if attempts != nil {
 		c.OnAttempt = attempts.add
@@ -701,19 +701,19 @@ func azFastClient(auth AuthSource, attempts *azAttempts) *Client {
 	return c
 }
 
-// azAttempts records Client.OnAttempt calls.
-type azAttempts struct {
+// attemptLog records Client.OnAttempt calls.
+type attemptLog struct {
 	mu  sync.Mutex
 	all []Attempt
 }
 
-func (a *azAttempts) add(at Attempt) {
+func (a *attemptLog) add(at Attempt) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.all = append(a.all, at)
 }
 
-func (a *azAttempts) statuses() []int {
+func (a *attemptLog) statuses() []int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []int
@@ -733,9 +733,9 @@ func (a *azAttempts) statuses() []int {
 	return out
 }
 
-// azReadUntil reads events until one with ID >= last and checks that the
+// readInOrder reads events until one with ID >= last and checks that the
 // IDs so far are 1, 2, 3, … with no gap and no duplicate.
-func azReadUntil(t *testing.T, st *Stream, from, last int) {
+func readInOrder(t *testing.T, st *Stream, from, last int) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	want := from
@@ -756,18 +756,18 @@ func azReadUntil(t *testing.T, st *Stream, from, last int) {
 }
 
 func TestBearerEndToEndExpiryMidStream(t *testing.T) {
-	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute})
+	clk := newFakeClock()
+	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute})
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
-	var attempts azAttempts
-	st, err := azFastClient(Bearer(azFreshSource(cfg)), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
+	var attempts attemptLog
+	st, err := fastAuthClient(Bearer(freshTokenSource(cfg)), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	azReadUntil(t, st, 1, 3)
+	readInOrder(t, st, 1, 3)
 	clk.Advance(2 * time.Minute) // the token expires: auth_expired, then close
-	azReadUntil(t, st, 4, 10)
+	readInOrder(t, st, 4, 10)
 	if n, err := strconv.Atoi(st.LastEventID()); err != nil || n < 10 {
 		t.Fatalf("LastEventID %q, want 10 or more", st.LastEventID())
 	}
@@ -781,25 +781,25 @@ func TestBearerEndToEndExpiryMidStream(t *testing.T) {
 }
 
 func TestBearerEndToEnd401(t *testing.T) {
-	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret"})
+	clk := newFakeClock()
+	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret"})
 	revoked, _ := as.IssueToken()
 	as.Revoke(revoked)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
 	var calls atomic.Int32
-	ts := azTokenFunc(func() (*oauth2.Token, error) {
+	ts := tokenFunc(func() (*oauth2.Token, error) {
 		if calls.Add(1) == 1 {
 			return &oauth2.Token{AccessToken: revoked}, nil // what a stale cache would hold
 		}
 		return cfg.Token(context.Background())
 	})
-	var attempts azAttempts
-	st, err := azFastClient(Bearer(ts), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
+	var attempts attemptLog
+	st, err := fastAuthClient(Bearer(ts), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	azReadUntil(t, st, 1, 3)
+	readInOrder(t, st, 1, 3)
 	if s := as.Stats(); s.Rejected != 1 || s.StreamsOpened != 1 || calls.Load() != 2 {
 		t.Fatalf("stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
 	}
@@ -809,19 +809,19 @@ func TestBearerEndToEnd401(t *testing.T) {
 }
 
 func TestBearerEndToEndRefusedAgainIsPermanent(t *testing.T) {
-	_, srv := azAuthServer(t, authserver.Options{})
+	_, srv := newAuthServer(t, authserver.Options{})
 	// A source that keeps serving one token the server does not know.
 	src := Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unknown"}))
-	_, err := azFastClient(src, nil).Connect(context.Background(), srv.URL+"/events/bearer")
+	_, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/bearer")
 	var ae *AuthError
 	if !isPermanent(err) || !errors.As(err, &ae) || !strings.Contains(err.Error(), "fetches a new token on every call") {
 		t.Fatalf("Connect: %v; want a permanent *AuthError saying what to pass instead", err)
 	}
 }
 
-// azLogin returns a relogin function that posts the password to /login
+// loginFunc returns a relogin function that posts the password to /login
 // with a client that stores the session in jar.
-func azLogin(srvURL, password string, jar http.CookieJar) func(ctx context.Context) error {
+func loginFunc(srvURL, password string, jar http.CookieJar) func(ctx context.Context) error {
 	hc := &http.Client{Jar: jar}
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srvURL+"/login", strings.NewReader(url.Values{"password": {password}}.Encode()))
@@ -842,19 +842,19 @@ func azLogin(srvURL, password string, jar http.CookieJar) func(ctx context.Conte
 }
 
 func TestCookiesEndToEnd(t *testing.T) {
-	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute})
+	clk := newFakeClock()
+	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute})
 	jar, _ := cookiejar.New(nil)
-	var attempts azAttempts
+	var attempts attemptLog
 	// No session yet: the first attempt is refused, Refresh logs in.
-	st, err := azFastClient(Cookies(jar, azLogin(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
+	st, err := fastAuthClient(Cookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	azReadUntil(t, st, 1, 3)
+	readInOrder(t, st, 1, 3)
 	clk.Advance(2 * time.Minute) // the session expires mid-stream
-	azReadUntil(t, st, 4, 8)
+	readInOrder(t, st, 4, 8)
 	if s := as.Stats(); s.Logins != 2 || s.Rejected != 1 || s.Expired != 1 || s.StreamsOpened != 2 {
 		t.Fatalf("server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
 	}
@@ -864,10 +864,10 @@ func TestCookiesEndToEnd(t *testing.T) {
 }
 
 func TestQueryTokenEndToEnd(t *testing.T) {
-	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
+	clk := newFakeClock()
+	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
 	jar, _ := cookiejar.New(nil)
-	if err := azLogin(srv.URL, "pw", jar)(context.Background()); err != nil {
+	if err := loginFunc(srv.URL, "pw", jar)(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Jar: jar}
@@ -887,15 +887,15 @@ func TestQueryTokenEndToEnd(t *testing.T) {
 		}
 		return v.Token, nil
 	})
-	var attempts azAttempts
-	st, err := azFastClient(src, &attempts).Connect(context.Background(), srv.URL+"/events/token")
+	var attempts attemptLog
+	st, err := fastAuthClient(src, &attempts).Connect(context.Background(), srv.URL+"/events/token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	azReadUntil(t, st, 1, 3)
+	readInOrder(t, st, 1, 3)
 	clk.Advance(61 * time.Second) // query tokens live at most 60 s
-	azReadUntil(t, st, 4, 8)
+	readInOrder(t, st, 4, 8)
 	if s := as.Stats(); s.QueryTokensIssued != 2 || s.Expired != 1 || s.StreamsOpened != 2 || s.Rejected != 0 {
 		t.Fatalf("server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
 	}

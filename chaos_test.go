@@ -26,11 +26,11 @@ import (
 	"github.com/ssekit/sse/internal/faultproxy"
 )
 
-// czSeq serves the events 1..n of one stream and honours Last-Event-ID:
+// seqServer serves the events 1..n of one stream and honours Last-Event-ID:
 // a request resuming after id k gets k+1..n, and one resuming after n
 // gets 204, which ends the client's Stream. It records the Last-Event-ID
 // of every request.
-type czSeq struct {
+type seqServer struct {
 	n int
 	// render returns the wire text of event id, served by request req
 	// (numbered from 1).
@@ -42,7 +42,7 @@ type czSeq struct {
 	reqs []string // the Last-Event-ID header of each request, in order
 }
 
-func (s *czSeq) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *seqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	last := r.Header.Get("Last-Event-ID")
 	s.mu.Lock()
 	s.reqs = append(s.reqs, last)
@@ -72,27 +72,27 @@ func (s *czSeq) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *czSeq) requests() []string {
+func (s *seqServer) requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.reqs...)
 }
 
-// czPlain renders event id with its request number in the data, so that a
+// plainEvent renders event id with its request number in the data, so that a
 // test can tell which connection delivered it.
-func czPlain(req, id int) string {
+func plainEvent(req, id int) string {
 	return fmt.Sprintf("id: %d\nevent: tick\ndata: r%d\ndata: event %d of the sequence\n\n", id, req, id)
 }
 
-// czMixed renders event id with every line ending, a comment, a field
+// mixedEvent renders event id with every line ending, a comment, a field
 // the parser ignores and multi-byte UTF-8, so that 1-byte slices split
 // CRLF pairs and code points.
-func czMixed(req, id int) string {
+func mixedEvent(req, id int) string {
 	return fmt.Sprintf(": keep-alive %d\r\nid: %d\r\nevent: mixed\rdata: é€😀 %d\ndata:\r\nunknown: x\n\r\n", id, id, id)
 }
 
-// czNewServer starts an httptest server that is closed at the end of t.
-func czNewServer(t testing.TB, h http.Handler) *httptest.Server {
+// newServer starts an httptest server that is closed at the end of t.
+func newServer(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -101,8 +101,8 @@ func czNewServer(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// czNewProxy starts a fault proxy to srv that is closed at the end of t.
-func czNewProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
+// newProxy starts a fault proxy to srv that is closed at the end of t.
+func newProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
 	t.Helper()
 	p, err := faultproxy.New(srv.Listener.Addr().String())
 	if err != nil {
@@ -112,17 +112,17 @@ func czNewProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
 	return p
 }
 
-// czTransport returns a transport without keep-alive, so that the
+// noKeepAliveTransport returns a transport without keep-alive, so that the
 // proxy's connection numbers are request numbers; its idle connections
 // are closed at the end of t.
-func czTransport(t testing.TB) *http.Transport {
+func noKeepAliveTransport(t testing.TB) *http.Transport {
 	tr := &http.Transport{DisableKeepAlives: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }
 
-// czFastClient retries after about a millisecond.
-func czFastClient(tr http.RoundTripper) *sse.Client {
+// fastRetryClient retries after about a millisecond.
+func fastRetryClient(tr http.RoundTripper) *sse.Client {
 	return &sse.Client{
 		HTTPClient:    &http.Client{Transport: tr},
 		RetryDelay:    time.Millisecond,
@@ -132,17 +132,17 @@ func czFastClient(tr http.RoundTripper) *sse.Client {
 	}
 }
 
-// czCtx returns a context that ends with t, or after ten minutes, so that
+// testContext returns a context that ends with t, or after ten minutes, so that
 // a client that never gives up cannot hang the suite (the full sizes under
 // -race on a loaded 2-core machine take minutes).
-func czCtx(t testing.TB) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// czCollect receives until the stream's channel closes.
-func czCollect(t testing.TB, s *sse.Stream, within time.Duration) []sse.Event {
+// collectEvents receives until the stream's channel closes.
+func collectEvents(t testing.TB, s *sse.Stream, within time.Duration) []sse.Event {
 	t.Helper()
 	var evs []sse.Event
 	timeout := time.NewTimer(within)
@@ -160,9 +160,9 @@ func czCollect(t testing.TB, s *sse.Stream, within time.Duration) []sse.Event {
 	}
 }
 
-// czSeed returns the seed of a test's random choices: SSE_CHAOS_SEED if
+// chaosSeed returns the seed of a test's random choices: SSE_CHAOS_SEED if
 // set, else a fresh one; it is logged so that a failure can be replayed.
-func czSeed(t testing.TB) uint64 {
+func chaosSeed(t testing.TB) uint64 {
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("SSE_CHAOS_SEED"); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
@@ -175,8 +175,8 @@ func czSeed(t testing.TB) uint64 {
 	return seed
 }
 
-// czHeap returns the live heap after a full collection.
-func czHeap() uint64 {
+// liveHeap returns the live heap after a full collection.
+func liveHeap() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
@@ -195,25 +195,25 @@ func TestChaosCutMidEvent(t *testing.T) {
 		runs = 20
 	}
 	const n = 20
-	rng := rand.New(rand.NewPCG(czSeed(t), 0))
+	rng := rand.New(rand.NewPCG(chaosSeed(t), 0))
 
 	// One clean run measures the length of the first response on the wire.
 	total := func() int64 {
-		seq := &czSeq{n: n, render: czPlain}
-		srv := czNewServer(t, seq)
-		p := czNewProxy(t, srv)
+		seq := &seqServer{n: n, render: plainEvent}
+		srv := newServer(t, seq)
+		p := newProxy(t, srv)
 		first := make(chan *faultproxy.Conn, 1)
 		p.OnAccept(func(c *faultproxy.Conn) {
 			if c.N() == 1 {
 				first <- c
 			}
 		})
-		s, err := czFastClient(czTransport(t)).Connect(czCtx(t), "http://"+p.Addr()+"/")
+		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if evs := czCollect(t, s, 30*time.Second); len(evs) != n {
+		if evs := collectEvents(t, s, 30*time.Second); len(evs) != n {
 			t.Fatalf("clean run: %d events, want %d", len(evs), n)
 		}
 		c := <-first
@@ -225,19 +225,19 @@ func TestChaosCutMidEvent(t *testing.T) {
 	start := time.Now()
 	for run := 0; run < runs; run++ {
 		cut := 1 + rng.Int64N(total-1)
-		seq := &czSeq{n: n, render: czPlain}
-		srv := czNewServer(t, seq)
-		p := czNewProxy(t, srv)
+		seq := &seqServer{n: n, render: plainEvent}
+		srv := newServer(t, seq)
+		p := newProxy(t, srv)
 		p.OnAccept(func(c *faultproxy.Conn) {
 			if c.N() == 1 {
 				c.SetFaults(faultproxy.Faults{CutAfter: cut})
 			}
 		})
-		s, err := czFastClient(czTransport(t)).Connect(czCtx(t), "http://"+p.Addr()+"/")
+		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
 		if err != nil {
 			t.Fatalf("cut at %d: Connect: %v", cut, err)
 		}
-		evs := czCollect(t, s, 30*time.Second)
+		evs := collectEvents(t, s, 30*time.Second)
 		s.Close()
 		if err := s.Err(); err != nil {
 			t.Errorf("cut at %d: Err() = %v after the 204, want nil", cut, err)
@@ -317,9 +317,9 @@ func TestChaosOneByteSlices(t *testing.T) {
 		n = 6
 	}
 	run := func(f faultproxy.Faults) ([]sse.Event, int64, time.Duration) {
-		seq := &czSeq{n: n, render: czMixed, prefix: "\uFEFF: after a BOM\n\n"}
-		srv := czNewServer(t, seq)
-		p := czNewProxy(t, srv)
+		seq := &seqServer{n: n, render: mixedEvent, prefix: "\uFEFF: after a BOM\n\n"}
+		srv := newServer(t, seq)
+		p := newProxy(t, srv)
 		p.SetFaults(f)
 		first := make(chan *faultproxy.Conn, 1)
 		p.OnAccept(func(c *faultproxy.Conn) {
@@ -328,12 +328,12 @@ func TestChaosOneByteSlices(t *testing.T) {
 			}
 		})
 		start := time.Now()
-		s, err := czFastClient(czTransport(t)).Connect(czCtx(t), "http://"+p.Addr()+"/")
+		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		evs := czCollect(t, s, 60*time.Second)
+		evs := collectEvents(t, s, 60*time.Second)
 		el := time.Since(start)
 		if reqs := seq.requests(); len(reqs) != 2 {
 			t.Errorf("%d requests %q, want 2 (the stream, then the 204)", len(reqs), reqs)
@@ -373,7 +373,7 @@ func TestChaosSlowloris(t *testing.T) {
 	}
 	const every = 200 * time.Millisecond
 	const ev = "data:s\n\n" // 8 bytes: one event every 1.6 s
-	srv := czNewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
@@ -393,15 +393,15 @@ func TestChaosSlowloris(t *testing.T) {
 	}))
 	var mu sync.Mutex
 	var attempts []sse.Attempt
-	c := czFastClient(czTransport(t))
+	c := fastRetryClient(noKeepAliveTransport(t))
 	c.IdleTimeout = 5 * every
 	c.OnAttempt = func(a sse.Attempt) {
 		mu.Lock()
 		attempts = append(attempts, a)
 		mu.Unlock()
 	}
-	before := czHeap()
-	s, err := c.Connect(czCtx(t), srv.URL)
+	before := liveHeap()
+	s, err := c.Connect(testContext(t), srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ loop:
 			break loop
 		}
 	}
-	grew := int64(czHeap()) - int64(before)
+	grew := int64(liveHeap()) - int64(before)
 	start := time.Now()
 	s.Close()
 	closeTook := time.Since(start)
@@ -450,17 +450,17 @@ loop:
 // response-header timeout and be retried, and the retry must open.
 func TestChaosNoResponseHeaders(t *testing.T) {
 	const rht = 300 * time.Millisecond
-	seq := &czSeq{n: 3, render: czPlain}
-	srv := czNewServer(t, seq)
-	p := czNewProxy(t, srv)
+	seq := &seqServer{n: 3, render: plainEvent}
+	srv := newServer(t, seq)
+	p := newProxy(t, srv)
 	p.OnAccept(func(c *faultproxy.Conn) {
 		if c.N() == 1 {
 			c.SetFaults(faultproxy.Faults{Blackhole: true})
 		}
 	})
-	tr := czTransport(t)
+	tr := noKeepAliveTransport(t)
 	tr.ResponseHeaderTimeout = rht
-	c := czFastClient(tr)
+	c := fastRetryClient(tr)
 	type at struct {
 		a  sse.Attempt
 		at time.Duration
@@ -473,11 +473,11 @@ func TestChaosNoResponseHeaders(t *testing.T) {
 		attempts = append(attempts, at{a, time.Since(start)})
 		mu.Unlock()
 	}
-	s, err := c.Connect(czCtx(t), "http://"+p.Addr()+"/")
+	s, err := c.Connect(testContext(t), "http://"+p.Addr()+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := czCollect(t, s, 30*time.Second)
+	evs := collectEvents(t, s, 30*time.Second)
 	s.Close()
 	mu.Lock()
 	defer mu.Unlock()
@@ -504,15 +504,15 @@ func TestChaosNoResponseHeaders(t *testing.T) {
 func TestChaosBlackholeAfterHeaders(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	const n = 5
-	seq := &czSeq{n: n, render: czPlain}
-	srv := czNewServer(t, seq)
-	p := czNewProxy(t, srv)
+	seq := &seqServer{n: n, render: plainEvent}
+	srv := newServer(t, seq)
+	p := newProxy(t, srv)
 	p.OnAccept(func(c *faultproxy.Conn) {
 		if c.N() == 1 {
 			c.SetFaults(faultproxy.Faults{BlackholeAfterHeaders: true})
 		}
 	})
-	c := czFastClient(czTransport(t))
+	c := fastRetryClient(noKeepAliveTransport(t))
 	c.IdleTimeout = idle
 	type at struct {
 		a  sse.Attempt
@@ -525,11 +525,11 @@ func TestChaosBlackholeAfterHeaders(t *testing.T) {
 		attempts = append(attempts, at{a, time.Now()})
 		mu.Unlock()
 	}
-	s, err := c.Connect(czCtx(t), "http://"+p.Addr()+"/")
+	s, err := c.Connect(testContext(t), "http://"+p.Addr()+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := czCollect(t, s, 30*time.Second)
+	evs := collectEvents(t, s, 30*time.Second)
 	s.Close()
 	mu.Lock()
 	defer mu.Unlock()
@@ -559,7 +559,7 @@ func TestChaosBlackholeAfterHeaders(t *testing.T) {
 func TestChaosTLSUnknownAuthority(t *testing.T) {
 	var mu sync.Mutex
 	hellos := 0
-	srv := httptest.NewUnstartedServer(&czSeq{n: 1, render: czPlain})
+	srv := httptest.NewUnstartedServer(&seqServer{n: 1, render: plainEvent})
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		mu.Lock()
@@ -569,10 +569,10 @@ func TestChaosTLSUnknownAuthority(t *testing.T) {
 	}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	p := czNewProxy(t, srv)
+	p := newProxy(t, srv)
 
-	tr := czTransport(t) // no RootCAs: the system pool, which lacks the test CA
-	c := czFastClient(tr)
+	tr := noKeepAliveTransport(t) // no RootCAs: the system pool, which lacks the test CA
+	c := fastRetryClient(tr)
 	var attempts []sse.Attempt
 	c.OnAttempt = func(a sse.Attempt) { attempts = append(attempts, a) }
 	start := time.Now()

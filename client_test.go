@@ -24,9 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ctServers runs f against an HTTP/1.1 server and a TLS HTTP/2 one, each
+// forEachServer runs f against an HTTP/1.1 server and a TLS HTTP/2 one, each
 // with a fresh handler from mk, and a client that trusts the latter.
-func ctServers(t *testing.T, mk func() http.Handler, f func(t *testing.T, srv *httptest.Server, c *Client)) {
+func forEachServer(t *testing.T, mk func() http.Handler, f func(t *testing.T, srv *httptest.Server, c *Client)) {
 	t.Run("http1", func(t *testing.T) {
 		srv := httptest.NewServer(mk())
 		defer srv.Close()
@@ -62,7 +62,7 @@ func TestRequestHeadersMethodAndBody(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "id: e%d\ndata: %d\n\n", n, n)
 	})
-	ctServers(t, func() http.Handler { return h }, func(t *testing.T, srv *httptest.Server, c *Client) {
+	forEachServer(t, func() http.Handler { return h }, func(t *testing.T, srv *httptest.Server, c *Client) {
 		mu.Lock()
 		got = nil
 		mu.Unlock()
@@ -73,7 +73,7 @@ func TestRequestHeadersMethodAndBody(t *testing.T) {
 		c.Lifecycle = Resumable // a POST is finite unless marked resumable
 		s, err := c.Do(req)
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		require.NoError(t, s.Err())
 		assert.Equal(t, []Event{{"message", "1", "e1"}, {"message", "2", "e2"}}, evs)
 		assert.Equal(t, "e2", s.LastEventID())
@@ -156,9 +156,9 @@ func TestContentTypeWithParametersOpens(t *testing.T) {
 	assert.NoError(t, s.Err())
 }
 
-// ctSequence serves events 1..total, resuming after Last-Event-ID; the
+// sequenceHandler serves events 1..total, resuming after Last-Event-ID; the
 // first connections are cut after cut(n) bytes.
-func ctSequence(total int, cut func(conn int) int) http.Handler {
+func sequenceHandler(total int, cut func(conn int) int) http.Handler {
 	var conns atomic.Int32
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(conns.Add(1))
@@ -196,14 +196,14 @@ func TestCutMidEventResumesWithoutGapOrDuplicate(t *testing.T) {
 		t.Run(strconv.Itoa(off), func(t *testing.T) {
 			t.Parallel()
 			h := func() http.Handler {
-				return ctSequence(total, func(n int) int {
+				return sequenceHandler(total, func(n int) int {
 					if n <= 5 {
 						return off + n*one // each connection gets a little further
 					}
 					return -1
 				})
 			}
-			ctServers(t, h, func(t *testing.T, srv *httptest.Server, c *Client) {
+			forEachServer(t, h, func(t *testing.T, srv *httptest.Server, c *Client) {
 				opened := 0
 				c.OnAttempt = func(a Attempt) {
 					if a.StatusCode == http.StatusOK {
@@ -212,7 +212,7 @@ func TestCutMidEventResumesWithoutGapOrDuplicate(t *testing.T) {
 				}
 				s, err := c.Connect(t.Context(), srv.URL)
 				require.NoError(t, err)
-				evs := ctDrain(s)
+				evs := drainEvents(s)
 				require.NoError(t, s.Err())
 				assert.Equal(t, 6, opened, "five cut connections, then the rest")
 				require.Len(t, evs, total)
@@ -245,7 +245,7 @@ func TestRedirectThenDropGoesBackToOriginalURL(t *testing.T) {
 	defer srv.Close()
 	s, err := (&Client{MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond}).Connect(t.Context(), srv.URL+"/start")
 	require.NoError(t, err)
-	ctDrain(s)
+	drainEvents(s)
 	assert.Equal(t, []string{"/start", "/moved", "/start", "/moved"}, paths)
 }
 
@@ -266,7 +266,7 @@ func TestInvalidInputFailsBeforeIO(t *testing.T) {
 		{"query with LF", &Client{}, srv.URL + "/?a=%0A", ""},
 		{"ftp scheme", &Client{}, "ftp://127.0.0.1/", ""},
 		{"unparsable", &Client{}, "http://127.0.0.1:abc/?token=canary", ""},
-		{"credentials over http to a remote host", &Client{Auth: ctAuthFunc(func() error { return nil })}, "http://example.test/", ""},
+		{"credentials over http to a remote host", &Client{Auth: authFunc(func() error { return nil })}, "http://example.test/", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), "GET", "http://127.0.0.1/", nil)
@@ -294,10 +294,10 @@ func TestInvalidInputFailsBeforeIO(t *testing.T) {
 	assert.EqualValues(t, 0, hits.Load())
 }
 
-// ctBlocked is a server whose first response opens a stream with one
+// newBlockedServer is a server whose first response opens a stream with one
 // event and ends; every later attempt stalls in the given phase, and
 // reached is signalled when it gets there.
-func ctBlocked(t *testing.T, phase string, reached chan<- struct{}) *httptest.Server {
+func newBlockedServer(t *testing.T, phase string, reached chan<- struct{}) *httptest.Server {
 	var hits atomic.Int32
 	signal := func() {
 		select {
@@ -344,16 +344,16 @@ func ctBlocked(t *testing.T, phase string, reached chan<- struct{}) *httptest.Se
 	return srv
 }
 
-// ctSignalAuth signals when Refresh is entered, then blocks there until
+// signalAuth signals when Refresh is entered, then blocks there until
 // its context ends.
-type ctSignalAuth struct{ reached chan<- struct{} }
+type signalAuth struct{ reached chan<- struct{} }
 
-func (a ctSignalAuth) Authorize(_ context.Context, req *http.Request) error {
+func (a signalAuth) Authorize(_ context.Context, req *http.Request) error {
 	req.Header.Set("Authorization", "Bearer x")
 	return nil
 }
 
-func (a ctSignalAuth) Refresh(ctx context.Context, _ *http.Response) error {
+func (a signalAuth) Refresh(ctx context.Context, _ *http.Response) error {
 	a.reached <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()
@@ -365,7 +365,7 @@ func TestCloseAndCancelFromEveryState(t *testing.T) {
 			t.Run(phase+"/"+how, func(t *testing.T) {
 				t.Parallel()
 				reached := make(chan struct{}, 1)
-				srv := ctBlocked(t, phase, reached)
+				srv := newBlockedServer(t, phase, reached)
 				var dials atomic.Int32
 				tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					if phase == "dial" && dials.Add(1) > 1 {
@@ -377,7 +377,7 @@ func TestCloseAndCancelFromEveryState(t *testing.T) {
 					return d.DialContext(ctx, network, addr)
 				}, DisableKeepAlives: true}
 				defer tr.CloseIdleConnections()
-				c := &Client{HTTPClient: &http.Client{Transport: tr}, Auth: ctSignalAuth{reached},
+				c := &Client{HTTPClient: &http.Client{Transport: tr}, Auth: signalAuth{reached},
 					RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 2 * time.Hour}
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
@@ -430,7 +430,7 @@ func TestCancelWhileConnectIsBlocked(t *testing.T) {
 }
 
 func TestConcurrentClose(t *testing.T) {
-	srv := ctBlocked(t, "full", nil)
+	srv := newBlockedServer(t, "full", nil)
 	s, err := (&Client{}).Connect(t.Context(), srv.URL)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -449,7 +449,7 @@ func TestConcurrentClose(t *testing.T) {
 
 func TestSlowConsumerLosesNothing(t *testing.T) {
 	const total = 2000
-	srv := httptest.NewServer(ctSequence(total, func(int) int { return -1 }))
+	srv := httptest.NewServer(sequenceHandler(total, func(int) int { return -1 }))
 	defer srv.Close()
 	s, err := (&Client{}).Connect(t.Context(), srv.URL)
 	require.NoError(t, err)
@@ -480,7 +480,7 @@ func TestConnectCloseCyclesLeaveNothingBehind(t *testing.T) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &Client{HTTPClient: &http.Client{Transport: tr}}
-	fds := ctOpenFDs(t)
+	fds := openFDs(t)
 	goroutines := runtime.NumGoroutine()
 	for i := 0; i < n; i++ {
 		s, err := c.Connect(t.Context(), srv.URL)
@@ -492,12 +492,12 @@ func TestConnectCloseCyclesLeaveNothingBehind(t *testing.T) {
 	}
 	tr.CloseIdleConnections()
 	assert.Eventually(t, func() bool {
-		return runtime.NumGoroutine() <= goroutines+2 && ctOpenFDs(t) <= fds+2
-	}, 10*time.Second, 10*time.Millisecond, "goroutines %d→%d, fds %d→%d", goroutines, runtime.NumGoroutine(), fds, ctOpenFDs(t))
+		return runtime.NumGoroutine() <= goroutines+2 && openFDs(t) <= fds+2
+	}, 10*time.Second, 10*time.Millisecond, "goroutines %d→%d, fds %d→%d", goroutines, runtime.NumGoroutine(), fds, openFDs(t))
 }
 
-// ctOpenFDs counts this process's open file descriptors.
-func ctOpenFDs(t *testing.T) int {
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd")
@@ -551,7 +551,7 @@ func TestResponseHeaderTimeoutIsRetried(t *testing.T) {
 		}}
 	s, err := c.Connect(t.Context(), srv.URL+"/?k=canary")
 	require.NoError(t, err)
-	ctDrain(s)
+	drainEvents(s)
 	require.Error(t, first)
 	assert.ErrorIs(t, first, errHeaderTimeout)
 	assert.NotContains(t, first.Error(), "canary")
@@ -611,7 +611,7 @@ func TestServerLastEventIDWithControlCharIsNotSent(t *testing.T) {
 	defer srv.Close()
 	s, err := (&Client{MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond}).Connect(t.Context(), srv.URL)
 	require.NoError(t, err)
-	evs := ctDrain(s)
+	evs := drainEvents(s)
 	require.Len(t, evs, 1)
 	assert.Equal(t, "bad\x01id", evs[0].ID)
 	assert.NoError(t, s.Err())
@@ -626,7 +626,7 @@ func TestEventTooLargeEndsStream(t *testing.T) {
 	defer srv.Close()
 	s, err := (&Client{MaxLineSize: 1024, MaxEventSize: 1024}).Connect(t.Context(), srv.URL)
 	require.NoError(t, err)
-	evs := ctDrain(s)
+	evs := drainEvents(s)
 	assert.Len(t, evs, 1)
 	assert.ErrorIs(t, s.Err(), ErrEventTooLarge)
 	var pe *ParseError
@@ -682,11 +682,11 @@ func TestLoggerReportsConnectsAndRetries(t *testing.T) {
 	defer srv.Close()
 	var buf strings.Builder
 	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(ctLockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := &Client{Logger: logger, MinRetryDelay: time.Millisecond, RetryDelay: time.Millisecond}
 	s, err := c.Connect(t.Context(), srv.URL+"/?token=canary")
 	require.NoError(t, err)
-	ctDrain(s)
+	drainEvents(s)
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
@@ -696,12 +696,12 @@ func TestLoggerReportsConnectsAndRetries(t *testing.T) {
 	assert.NotContains(t, out, "canary")
 }
 
-type ctLockedWriter struct {
+type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
 }
 
-func (l ctLockedWriter) Write(p []byte) (int, error) {
+func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)

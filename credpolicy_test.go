@@ -21,9 +21,9 @@ import (
 // The findings of issue 12, one test each, named after the finding: each
 // failed on the code before the credential policy and passes with it.
 
-// cpRedirect answers every request but those for /final (served by final)
+// redirectHandler answers every request but those for /final (served by final)
 // with a redirect to to.
-func cpRedirect(code int, to string, final http.HandlerFunc) http.HandlerFunc {
+func redirectHandler(code int, to string, final http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/final" {
 			final(w, r)
@@ -33,47 +33,47 @@ func cpRedirect(code int, to string, final http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// cpTicket answers with a ticket.
-func cpTicket(w http.ResponseWriter, _ *http.Request) {
+// serveTicket answers with a ticket.
+func serveTicket(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprint(w, `{"ticket":"tk1"}`)
 }
 
-// cpScenario is one cross-origin redirect: from the endpoint at a (named
+// redirectScenario is one cross-origin redirect: from the endpoint at a (named
 // aHost) to another origin, which must see no credential.
-type cpScenario struct {
+type redirectScenario struct {
 	name  string
 	aHost string
 	// setup installs the handlers; final serves the endpoint's answer. It
 	// returns the origin that must see nothing.
-	setup func(a, b, plain *azOrigin, code int, final http.HandlerFunc) *azOrigin
+	setup func(a, b, plain *testOrigin, code int, final http.HandlerFunc) *testOrigin
 }
 
-// cpScenarios are the cross-origin redirects every endpoint is tested
+// redirectScenarios are the cross-origin redirects every endpoint is tested
 // with: another host, another port, another scheme, a→b→a, and a Location
 // that repeats the query.
-var cpScenarios = []cpScenario{
-	{"cross-host", "a.test", func(a, b, _ *azOrigin, code int, final http.HandlerFunc) *azOrigin {
-		a.serve(cpRedirect(code, b.URL("b.test", "/final"), final))
+var redirectScenarios = []redirectScenario{
+	{"cross-host", "a.test", func(a, b, _ *testOrigin, code int, final http.HandlerFunc) *testOrigin {
+		a.serve(redirectHandler(code, b.URL("b.test", "/final"), final))
 		b.serve(final)
 		return b
 	}},
-	{"cross-port", "127.0.0.1", func(a, b, _ *azOrigin, code int, final http.HandlerFunc) *azOrigin {
-		a.serve(cpRedirect(code, b.URL("127.0.0.1", "/final"), final))
+	{"cross-port", "127.0.0.1", func(a, b, _ *testOrigin, code int, final http.HandlerFunc) *testOrigin {
+		a.serve(redirectHandler(code, b.URL("127.0.0.1", "/final"), final))
 		b.serve(final)
 		return b
 	}},
-	{"https-to-http-same-host", "a.test", func(a, _, plain *azOrigin, code int, final http.HandlerFunc) *azOrigin {
-		a.serve(cpRedirect(code, plain.URL("a.test", "/final"), final))
+	{"https-to-http-same-host", "a.test", func(a, _, plain *testOrigin, code int, final http.HandlerFunc) *testOrigin {
+		a.serve(redirectHandler(code, plain.URL("a.test", "/final"), final))
 		plain.serve(final)
 		return plain
 	}},
-	{"chain-a-b-a", "a.test", func(a, b, _ *azOrigin, code int, final http.HandlerFunc) *azOrigin {
-		a.serve(cpRedirect(code, b.URL("b.test", "/back"), final))
-		b.serve(cpRedirect(code, a.URL("a.test", "/final"), final))
+	{"chain-a-b-a", "a.test", func(a, b, _ *testOrigin, code int, final http.HandlerFunc) *testOrigin {
+		a.serve(redirectHandler(code, b.URL("b.test", "/back"), final))
+		b.serve(redirectHandler(code, a.URL("a.test", "/final"), final))
 		return b
 	}},
-	{"location-repeats-query", "a.test", func(a, b, _ *azOrigin, code int, final http.HandlerFunc) *azOrigin {
+	{"location-repeats-query", "a.test", func(a, b, _ *testOrigin, code int, final http.HandlerFunc) *testOrigin {
 		a.serve(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, b.URL("b.test", "/final?"+r.URL.RawQuery), code)
 		})
@@ -82,14 +82,14 @@ var cpScenarios = []cpScenario{
 	}},
 }
 
-// cpCheckOther fails t when the other origin saw none of the redirect, or
+// assertOtherUntouched fails t when the other origin saw none of the redirect, or
 // saw secret anywhere.
-func cpCheckOther(t *testing.T, other *azOrigin, secret string) {
+func assertOtherUntouched(t *testing.T, other *testOrigin, secret string) {
 	t.Helper()
 	seen := other.requests()
 	require.NotEmpty(t, seen, "the other origin saw no request: the redirect did not happen")
 	for _, s := range seen {
-		require.Empty(t, azSecretIn(s, secret), "a credential reached the other origin %s%s", s.Host, s.URL)
+		require.Empty(t, secretIn(s, secret), "a credential reached the other origin %s%s", s.Host, s.URL)
 		for _, h := range []string{"Authorization", "Cookie", "X-Api-Key", "Proxy-Authorization"} {
 			require.Empty(t, s.Header.Get(h), "the other origin got %s", h)
 		}
@@ -97,17 +97,17 @@ func cpCheckOther(t *testing.T, other *azOrigin, secret string) {
 }
 
 func TestFinding1TicketEndpointCredentialsStayHome(t *testing.T) {
-	a, b, plain := azNewOrigin(t, true), azNewOrigin(t, true), azNewOrigin(t, false)
-	for _, sc := range cpScenarios {
+	a, b, plain := newTestOrigin(t, true), newTestOrigin(t, true), newTestOrigin(t, false)
+	for _, sc := range redirectScenarios {
 		for _, code := range []int{301, 302, 303, 307, 308} {
 			t.Run(fmt.Sprintf("%s/%d", sc.name, code), func(t *testing.T) {
-				secret := azCanary()
-				other := sc.setup(a, b, plain, code, cpTicket)
+				secret := newCanary()
+				other := sc.setup(a, b, plain, code, serveTicket)
 				jar, _ := cookiejar.New(nil)
 				for _, h := range []string{"a.test", "127.0.0.1"} {
 					jar.SetCookies(&url.URL{Scheme: "https", Host: h, Path: "/"}, []*http.Cookie{{Name: "s", Value: "ck" + secret, Path: "/"}})
 				}
-				hc := azHTTPClient(t)
+				hc := trustingHTTPClient(t)
 				hc.Jar = jar
 				src := &TicketSource{
 					URL:        a.URL(sc.aHost, "/ticket?k=uk"+secret),
@@ -117,11 +117,11 @@ func TestFinding1TicketEndpointCredentialsStayHome(t *testing.T) {
 						Headers(http.Header{"X-Api-Key": {"key" + secret}, "User-Agent": {"ua" + secret}}),
 					),
 				}
-				_, _ = azAuthorize(t, src)
+				_, _ = authorizeRequest(t, src)
 				first := a.requests()
 				require.NotEmpty(t, first)
 				require.Contains(t, first[0].Header.Get("Authorization"), secret, "the endpoint's own origin lacks its credential")
-				cpCheckOther(t, other, secret)
+				assertOtherUntouched(t, other, secret)
 			})
 		}
 	}
@@ -135,22 +135,22 @@ func TestFinding2LocationSecretsScrubbed(t *testing.T) {
 		}
 	}
 	t.Run("ticket URL query", func(t *testing.T) {
-		secret := azCanary()
-		o := azNewOrigin(t, true)
+		secret := newCanary()
+		o := newTestOrigin(t, true)
 		o.serve(badLocation(func(r *http.Request) string { return "/t%zz?" + r.URL.RawQuery }))
-		src := &TicketSource{URL: o.URL("a.test", "/ticket?k="+secret), HTTPClient: azHTTPClient(t)}
-		_, err := azAuthorize(t, src)
+		src := &TicketSource{URL: o.URL("a.test", "/ticket?k="+secret), HTTPClient: trustingHTTPClient(t)}
+		_, err := authorizeRequest(t, src)
 		require.Error(t, err)
-		azCheckNoSecret(t, err, secret)
+		assertNoSecret(t, err, secret)
 	})
 	t.Run("token URL query", func(t *testing.T) {
-		secret := azCanary()
-		o := azNewOrigin(t, false)
+		secret := newCanary()
+		o := newTestOrigin(t, false)
 		o.serve(badLocation(func(r *http.Request) string { return "/t%zz?" + r.URL.RawQuery }))
 		cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "cs" + secret, TokenURL: o.URL("127.0.0.1", "/token?k="+secret)}
-		_, err := azAuthorize(t, Bearer(azFreshSource(cfg)))
+		_, err := authorizeRequest(t, Bearer(freshTokenSource(cfg)))
 		require.Error(t, err)
-		azCheckNoSecret(t, err, secret)
+		assertNoSecret(t, err, secret)
 	})
 	for _, loc := range []struct {
 		name string
@@ -162,13 +162,13 @@ func TestFinding2LocationSecretsScrubbed(t *testing.T) {
 		{"in the path, unescaped", func(r *http.Request) string { return "/%zz/" + r.URL.Query().Get("token") }},
 	} {
 		t.Run("stream query token needing escapes/"+loc.name, func(t *testing.T) {
-			secret := azCanary()
-			o := azNewOrigin(t, true)
+			secret := newCanary()
+			o := newTestOrigin(t, true)
 			o.serve(badLocation(loc.f))
-			logs := &azLogBuffer{}
-			var attempts azAttempts
+			logs := &logBuffer{}
+			var attempts attemptLog
 			c := &Client{
-				HTTPClient: azHTTPClient(t),
+				HTTPClient: trustingHTTPClient(t),
 				Auth:       QueryToken("token", func(context.Context) (string, error) { return "a/b+" + secret + "==", nil }),
 				Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.Level(-100)})),
 				OnAttempt:  attempts.add,
@@ -180,59 +180,59 @@ func TestFinding2LocationSecretsScrubbed(t *testing.T) {
 				st.Close()
 			}
 			require.Error(t, err)
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			require.NotContains(t, logs.String(), secret)
 			attempts.mu.Lock()
 			defer attempts.mu.Unlock()
 			require.NotEmpty(t, attempts.all)
 			for _, at := range attempts.all {
 				require.NotContains(t, at.URL, secret)
-				azCheckNoSecret(t, at.Err, secret)
+				assertNoSecret(t, at.Err, secret)
 			}
 		})
 	}
 }
 
 func TestFinding3PlainHTTPTicketEndpointRefused(t *testing.T) {
-	plain := azNewOrigin(t, false)
+	plain := newTestOrigin(t, false)
 	for _, tc := range []struct {
 		name string
 		src  func(secret string) *TicketSource
 	}{
 		{"bearer and API key", func(s string) *TicketSource {
-			return &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: azHTTPClient(t), Auth: Combine(
+			return &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t), Auth: Combine(
 				Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bt" + s})),
 				Headers(http.Header{"X-Api-Key": {"key" + s}}))}
 		}},
 		{"userinfo", func(s string) *TicketSource {
 			u := plain.URL("a.test", "/ticket")
-			return &TicketSource{URL: strings.Replace(u, "://", "://user:"+s+"@", 1), HTTPClient: azHTTPClient(t)}
+			return &TicketSource{URL: strings.Replace(u, "://", "://user:"+s+"@", 1), HTTPClient: trustingHTTPClient(t)}
 		}},
 		{"no credential but the ticket itself", func(string) *TicketSource {
-			return &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: azHTTPClient(t)}
+			return &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t)}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			plain.serve(cpTicket)
-			_, err := azAuthorize(t, tc.src(secret))
+			secret := newCanary()
+			plain.serve(serveTicket)
+			_, err := authorizeRequest(t, tc.src(secret))
 			require.Error(t, err)
 			require.True(t, isPermanent(err), "not permanent: %v", err)
 			require.Contains(t, err.Error(), "plain http")
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			require.Empty(t, plain.requests(), "the ticket request was sent over plain http to a host that is not loopback")
 		})
 	}
 	t.Run("loopback (control)", func(t *testing.T) {
-		plain.serve(cpTicket)
-		req, err := azAuthorize(t, &TicketSource{URL: plain.URL("127.0.0.1", "/ticket"), Auth: Headers(http.Header{"X-Api-Key": {"k"}})})
+		plain.serve(serveTicket)
+		req, err := authorizeRequest(t, &TicketSource{URL: plain.URL("127.0.0.1", "/ticket"), Auth: Headers(http.Header{"X-Api-Key": {"k"}})})
 		require.NoError(t, err)
 		require.Equal(t, "tk1", req.URL.Query().Get("ticket"))
 	})
 }
 
 func TestFinding4UserinfoAndCallerCredentialsOverPlainHTTP(t *testing.T) {
-	plain := azNewOrigin(t, false)
+	plain := newTestOrigin(t, false)
 	for _, tc := range []struct {
 		name string
 		req  func(host, secret string) *http.Request
@@ -259,16 +259,16 @@ func TestFinding4UserinfoAndCallerCredentialsOverPlainHTTP(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			plain.serve(azServeEvents)
-			c := &Client{HTTPClient: azHTTPClient(t), MaxRetries: 1}
+			secret := newCanary()
+			plain.serve(serveOneEvent)
+			c := &Client{HTTPClient: trustingHTTPClient(t), MaxRetries: 1}
 			st, err := c.Do(tc.req("a.test", secret))
 			if err == nil {
 				st.Close()
 			}
 			require.Error(t, err)
 			require.True(t, isPermanent(err), "not permanent: %v", err)
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			require.Empty(t, plain.requests(), "the credential went over plain http to a host that is not loopback")
 
 			// Loopback is fine.
@@ -280,14 +280,14 @@ func TestFinding4UserinfoAndCallerCredentialsOverPlainHTTP(t *testing.T) {
 }
 
 func TestFinding5AuthSourceHeadersStayHomeWhateverTheirName(t *testing.T) {
-	a, b := azNewOrigin(t, true), azNewOrigin(t, true)
-	secret := azCanary()
+	a, b := newTestOrigin(t, true), newTestOrigin(t, true)
+	secret := newCanary()
 	a.serve(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
 	})
-	b.serve(azServeEvents)
+	b.serve(serveOneEvent)
 	c := &Client{
-		HTTPClient: azHTTPClient(t),
+		HTTPClient: trustingHTTPClient(t),
 		Auth: Headers(http.Header{
 			"User-Agent":      {"app key=" + secret},
 			"Accept-Language": {secret},
@@ -301,13 +301,13 @@ func TestFinding5AuthSourceHeadersStayHomeWhateverTheirName(t *testing.T) {
 	require.NoError(t, err)
 	st.Close()
 	require.Contains(t, a.requests()[0].Header.Get("User-Agent"), secret)
-	cpCheckOther(t, b, secret)
+	assertOtherUntouched(t, b, secret)
 }
 
 func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
-	plain := azNewOrigin(t, false)
-	plain.serve(azServeEvents)
-	hc := azHTTPClient(t)
+	plain := newTestOrigin(t, false)
+	plain.serve(serveOneEvent)
+	hc := trustingHTTPClient(t)
 	// This machine resolves evil.localhost to itself; another might send
 	// the name to DNS.
 	var d net.Dialer
@@ -317,7 +317,7 @@ func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
 	}
 	for _, host := range []string{"evil.localhost", "a.b.localhost", "localhost.evil.test"} {
 		t.Run(host, func(t *testing.T) {
-			secret := azCanary()
+			secret := newCanary()
 			c := &Client{HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {secret}}), MaxRetries: 1}
 			st, err := c.Connect(context.Background(), plain.URL(host, "/events"))
 			if err == nil {
@@ -330,18 +330,18 @@ func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
 	}
 	t.Run("localhost (control)", func(t *testing.T) {
 		c := &Client{HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {"k"}})}
-		azOpenOne(t, c, plain.URL("localhost", "/events"))
+		openOne(t, c, plain.URL("localhost", "/events"))
 	})
 }
 
 func TestFinding7RefreshAfterCrossOriginHop(t *testing.T) {
-	a, b := azNewOrigin(t, true), azNewOrigin(t, true)
+	a, b := newTestOrigin(t, true), newTestOrigin(t, true)
 	toB := func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
 	}
 	b.serve(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
 	connect := func(t *testing.T, auth AuthSource) error {
-		c := &Client{HTTPClient: azHTTPClient(t), Auth: auth, MaxRetries: 3,
+		c := &Client{HTTPClient: trustingHTTPClient(t), Auth: auth, MaxRetries: 3,
 			RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}
 		st, err := c.Connect(context.Background(), a.URL("a.test", "/start"))
 		if err == nil {
@@ -363,7 +363,7 @@ func TestFinding7RefreshAfterCrossOriginHop(t *testing.T) {
 	t.Run("bearer: no refresh, a clear error", func(t *testing.T) {
 		a.serve(toB)
 		var calls atomic.Int32
-		err := connect(t, Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+		err := connect(t, Bearer(tokenFunc(func() (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
 		})))
 		require.Contains(t, err.Error(), "another origin")
@@ -372,20 +372,20 @@ func TestFinding7RefreshAfterCrossOriginHop(t *testing.T) {
 	})
 	t.Run("bearer: a same-origin 401 to a request without Authorization refreshes", func(t *testing.T) {
 		var calls atomic.Int32
-		src := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+		src := Bearer(tokenFunc(func() (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
 		}))
-		_, err := azAuthorize(t, src)
+		_, err := authorizeRequest(t, src)
 		require.NoError(t, err)
-		require.NoError(t, src.Refresh(context.Background(), azRejected("", "")))
-		req, err := azAuthorize(t, src)
+		require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")))
+		req, err := authorizeRequest(t, src)
 		require.NoError(t, err)
 		require.Equal(t, "Bearer tok2", req.Header.Get("Authorization"))
 	})
 }
 
 func TestFinding8CacheControl(t *testing.T) {
-	o := azNewOrigin(t, false)
+	o := newTestOrigin(t, false)
 	for _, tc := range []struct {
 		name   string
 		auth   AuthSource
@@ -401,7 +401,7 @@ func TestFinding8CacheControl(t *testing.T) {
 		{"nothing in the query: no-cache", Headers(http.Header{"X-Api-Key": {"k"}}), "", "", "no-cache", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o.serve(azServeEvents)
+			o.serve(serveOneEvent)
 			req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"+tc.query), nil)
 			require.NoError(t, err)
 			if tc.set != "" {
@@ -423,9 +423,9 @@ func TestFinding8CacheControl(t *testing.T) {
 // *PermanentError before any I/O, and Bearer neither sends nor caches such
 // a token.
 func TestWireCheckRFC9110(t *testing.T) {
-	o := azNewOrigin(t, false)
+	o := newTestOrigin(t, false)
 	var calls atomic.Int32
-	badBearer := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+	badBearer := Bearer(tokenFunc(func() (*oauth2.Token, error) {
 		calls.Add(1)
 		return &oauth2.Token{AccessToken: "tok\x01en"}, nil
 	}))
@@ -440,15 +440,15 @@ func TestWireCheckRFC9110(t *testing.T) {
 		{"caller header name empty", http.Header{"": {"v"}}, nil},
 		{"Headers value \\x01", nil, Headers(http.Header{"X-Key": {"a\x01b"}})},
 		{"Headers name with a colon", nil, Headers(http.Header{"X:Key": {"v"}})},
-		{"raw header value \\x7f", nil, azRawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{"a\x7f"} })},
-		{"raw header name with a space", nil, azRawSource(func(r *http.Request) { r.Header["X Raw"] = []string{"a"} })},
-		{"raw query value \\x01", nil, azRawSource(func(r *http.Request) { r.URL.RawQuery = "token=a%01b" })},
+		{"raw header value \\x7f", nil, rawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{"a\x7f"} })},
+		{"raw header name with a space", nil, rawSource(func(r *http.Request) { r.Header["X Raw"] = []string{"a"} })},
+		{"raw query value \\x01", nil, rawSource(func(r *http.Request) { r.URL.RawQuery = "token=a%01b" })},
 		{"query token \\x1f", nil, QueryToken("", func(context.Context) (string, error) { return "a\x1fb", nil })},
-		{"cookie \\x01", nil, Cookies(azJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
+		{"cookie \\x01", nil, Cookies(fixedJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
 		{"bearer token \\x01", nil, badBearer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o.serve(azServeEvents)
+			o.serve(serveOneEvent)
 			req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"), nil)
 			require.NoError(t, err)
 			for k, vs := range tc.header {
@@ -466,21 +466,21 @@ func TestWireCheckRFC9110(t *testing.T) {
 	// Bearer did not cache the token it refused: asked again, it asks
 	// its source again.
 	before := calls.Load()
-	_, err := azAuthorize(t, badBearer)
+	_, err := authorizeRequest(t, badBearer)
 	require.Error(t, err)
 	require.Equal(t, before+1, calls.Load())
 }
 
-// cpTokenSource fetches a new token from cfg on every call, through the
+// policyTokenSource fetches a new token from cfg on every call, through the
 // credential policy's client (trusting the test certificate), the way
 // ssecat does.
-func cpTokenSource(t *testing.T, cfg *clientcredentials.Config, allowInsecure bool) oauth2.TokenSource {
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(azHTTPClient(t), allowInsecure))
-	return azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })
+func policyTokenSource(t *testing.T, cfg *clientcredentials.Config, allowInsecure bool) oauth2.TokenSource {
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(trustingHTTPClient(t), allowInsecure))
+	return tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })
 }
 
-// cpToken answers with an access token.
-func cpToken(w http.ResponseWriter, _ *http.Request) {
+// serveToken answers with an access token.
+func serveToken(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprint(w, `{"access_token":"at1","token_type":"bearer","expires_in":3600}`)
 }
@@ -491,25 +491,25 @@ func cpToken(w http.ResponseWriter, _ *http.Request) {
 // to another origin. A 307 or 308 would re-send the form to the other
 // origin: the policy refuses it.
 func TestTokenEndpointCredentialsStayHome(t *testing.T) {
-	a, b, plain := azNewOrigin(t, true), azNewOrigin(t, true), azNewOrigin(t, false)
+	a, b, plain := newTestOrigin(t, true), newTestOrigin(t, true), newTestOrigin(t, false)
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
-		for _, sc := range cpScenarios {
+		for _, sc := range redirectScenarios {
 			for _, code := range []int{301, 302, 303, 307, 308} {
 				t.Run(fmt.Sprintf("style%d/%s/%d", style, sc.name, code), func(t *testing.T) {
-					secret := azCanary()
-					other := sc.setup(a, b, plain, code, cpToken)
+					secret := newCanary()
+					other := sc.setup(a, b, plain, code, serveToken)
 					cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "cs" + secret,
 						TokenURL: a.URL(sc.aHost, "/token?k=uk"+secret), AuthStyle: style}
-					_, err := azAuthorize(t, Bearer(cpTokenSource(t, cfg, false)))
+					_, err := authorizeRequest(t, Bearer(policyTokenSource(t, cfg, false)))
 					require.NotEmpty(t, a.requests())
 					if code == 307 || code == 308 {
 						require.Error(t, err)
 						require.Contains(t, err.Error(), "another origin")
-						azCheckNoSecret(t, err, secret)
+						assertNoSecret(t, err, secret)
 						require.Empty(t, other.requests(), "the token request's body went to another origin")
 						return
 					}
-					cpCheckOther(t, other, secret)
+					assertOtherUntouched(t, other, secret)
 				})
 			}
 		}
@@ -517,8 +517,8 @@ func TestTokenEndpointCredentialsStayHome(t *testing.T) {
 }
 
 func TestCredentialClientPlainHTTPOnlyToLoopback(t *testing.T) {
-	plain := azNewOrigin(t, false)
-	plain.serve(cpToken)
+	plain := newTestOrigin(t, false)
+	plain.serve(serveToken)
 	for _, tc := range []struct {
 		host     string
 		insecure bool
@@ -531,10 +531,10 @@ func TestCredentialClientPlainHTTPOnlyToLoopback(t *testing.T) {
 		{"localhost", false, true},
 	} {
 		t.Run(fmt.Sprintf("%s/insecure=%v", tc.host, tc.insecure), func(t *testing.T) {
-			plain.serve(cpToken)
-			secret := azCanary()
+			plain.serve(serveToken)
+			secret := newCanary()
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: plain.URL(tc.host, "/token")}
-			hc := azHTTPClient(t)
+			hc := trustingHTTPClient(t)
 			var d net.Dialer
 			hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				_, port, _ := net.SplitHostPort(addr)
@@ -551,38 +551,38 @@ func TestCredentialClientPlainHTTPOnlyToLoopback(t *testing.T) {
 			require.Error(t, err)
 			require.True(t, isPermanent(err), "not permanent: %v", err)
 			require.Contains(t, err.Error(), "plain http")
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			require.Empty(t, plain.requests())
 			// Through Bearer, the refusal is permanent too.
-			_, err = azAuthorize(t, Bearer(azTokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })))
+			_, err = authorizeRequest(t, Bearer(tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })))
 			require.True(t, isPermanent(err), "not permanent: %v", err)
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 		})
 	}
 }
 
 func TestTicketSourceAllowInsecure(t *testing.T) {
-	plain := azNewOrigin(t, false)
-	plain.serve(cpTicket)
-	src := &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: azHTTPClient(t), AllowInsecure: true,
+	plain := newTestOrigin(t, false)
+	plain.serve(serveTicket)
+	src := &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t), AllowInsecure: true,
 		Auth: Headers(http.Header{"X-Api-Key": {"k"}})}
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	require.NoError(t, err)
 	require.Equal(t, "tk1", req.URL.Query().Get("ticket"))
 	require.Equal(t, "k", plain.requests()[0].Header.Get("X-Api-Key"))
 }
 
 func TestCredentialClientJarOnlyAtHome(t *testing.T) {
-	a, b := azNewOrigin(t, true), azNewOrigin(t, true)
-	secret := azCanary()
+	a, b := newTestOrigin(t, true), newTestOrigin(t, true)
+	secret := newCanary()
 	a.serve(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "set", Value: "fromA", Path: "/"})
 		http.Redirect(w, r, b.URL("a.test", "/final"), http.StatusFound) // same host, another port
 	})
-	b.serve(cpTicket)
+	b.serve(serveTicket)
 	jar, _ := cookiejar.New(nil)
 	jar.SetCookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}, []*http.Cookie{{Name: "s", Value: secret, Path: "/"}})
-	hc := azHTTPClient(t)
+	hc := trustingHTTPClient(t)
 	hc.Jar = jar
 	resp, err := CredentialClient(hc, false).Get(a.URL("a.test", "/start"))
 	require.NoError(t, err)

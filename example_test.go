@@ -17,9 +17,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// exFastRetry is the reconnection delay the examples use so that they run
+// fastRetry is the reconnection delay the examples use so that they run
 // quickly; real programs keep the defaults (1s, never below 500ms).
-const exFastRetry = 10 * time.Millisecond
+const fastRetry = 10 * time.Millisecond
 
 func ExampleClient_Connect() {
 	// A server that sends two events, closes the stream, sends one more
@@ -39,7 +39,7 @@ func ExampleClient_Connect() {
 	}))
 	defer srv.Close()
 
-	c := &sse.Client{RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	c := &sse.Client{RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL)
 	if err != nil {
 		fmt.Println("connect:", err)
@@ -141,15 +141,15 @@ func ExampleNewParser() {
 	// retry: 3s true
 }
 
-// exTokens is an oauth2.TokenSource that hands out the tokens in its list,
+// listTokenSource is an oauth2.TokenSource that hands out the tokens in its list,
 // one per call, and counts the calls.
-type exTokens struct {
+type listTokenSource struct {
 	mu    sync.Mutex
 	list  []string
 	calls int
 }
 
-func (ts *exTokens) Token() (*oauth2.Token, error) {
+func (ts *listTokenSource) Token() (*oauth2.Token, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.calls >= len(ts.list) {
@@ -181,8 +181,8 @@ func ExampleBearer() {
 	// In a program, ts would be a source that asks a token endpoint anew
 	// on every call, for example one calling
 	// clientcredentials.Config.Token(ctx).
-	ts := &exTokens{list: []string{"revoked", "fresh"}}
-	c := &sse.Client{Auth: sse.Bearer(ts), RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	ts := &listTokenSource{list: []string{"revoked", "fresh"}}
+	c := &sse.Client{Auth: sse.Bearer(ts), RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL)
 	if err != nil {
 		fmt.Println("connect:", err)
@@ -246,7 +246,7 @@ func ExampleTicketSource() {
 		URL:  srv.URL + "/ticket",
 		Auth: sse.Headers(http.Header{"X-API-Key": {"demo-key"}}), // the endpoint's own credentials
 	}
-	c := &sse.Client{Auth: ts, RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	c := &sse.Client{Auth: ts, RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL+"/events")
 	if err != nil {
 		fmt.Println("connect:", err)
@@ -370,7 +370,7 @@ func ExampleCookies() {
 		return
 	}
 
-	c := &sse.Client{Auth: sse.Cookies(jar, login), RetryDelay: exFastRetry, MinRetryDelay: exFastRetry}
+	c := &sse.Client{Auth: sse.Cookies(jar, login), RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL+"/events")
 	if err != nil {
 		fmt.Println("connect:", err)
@@ -408,7 +408,7 @@ func ExampleClient_Events() {
 	defer srv.Close()
 
 	c := &sse.Client{
-		RetryDelay: exFastRetry, MinRetryDelay: exFastRetry,
+		RetryDelay: fastRetry, MinRetryDelay: fastRetry,
 		Resume: func(ctx context.Context, lastEventID string) (*http.Request, error) {
 			if lastEventID == "2" {
 				return nil, nil // the result arrived: the stream is done

@@ -232,8 +232,8 @@ func TestFinitePostResumesWithGet(t *testing.T) {
 func TestAuthExpiredLoopIsPaced(t *testing.T) {
 	forFaces(t, func(t *testing.T, fc face) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(int, *http.Request) *http.Response {
-				return ctStream("event: auth_expired\ndata: bye\n\n")
+			sc := &scriptedTransport{response: func(int, *http.Request) *http.Response {
+				return streamResponse("event: auth_expired\ndata: bye\n\n")
 			}}
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
@@ -246,7 +246,7 @@ func TestAuthExpiredLoopIsPaced(t *testing.T) {
 			assert.LessOrEqual(t, n, 20)
 			assert.GreaterOrEqual(t, n, 3)
 
-			sc2 := &ctScript{response: sc.response}
+			sc2 := &scriptedTransport{response: sc.response}
 			req2, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1/", nil)
 			c2 := &Client{HTTPClient: sc2.client(), Auth: Headers(http.Header{"X-Key": {"k"}}), MaxRetries: 4}
 			_, err = fc.collect(c2, req2)
@@ -263,11 +263,11 @@ func TestAuthExpiredLoopIsPaced(t *testing.T) {
 func TestRetryFieldWithoutGrowth(t *testing.T) {
 	forFaces(t, func(t *testing.T, fc face) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 				if n > 8 {
-					return ctStatus(204)
+					return statusResponse(204)
 				}
-				return ctStream(fmt.Sprintf("retry: 1200\nid: %d\ndata: x\n\n", n))
+				return streamResponse(fmt.Sprintf("retry: 1200\nid: %d\ndata: x\n\n", n))
 			}}
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1/", nil)
 			evs, err := fc.collect(&Client{HTTPClient: sc.client()}, req)
@@ -287,11 +287,11 @@ func TestRetryFieldWithoutGrowth(t *testing.T) {
 func TestHugeRetryIsCapped(t *testing.T) {
 	forFaces(t, func(t *testing.T, fc face) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 				if n == 1 {
-					return ctStream("retry: 99999999999999999999\ndata: x\n\n")
+					return streamResponse("retry: 99999999999999999999\ndata: x\n\n")
 				}
-				return ctStatus(503)
+				return statusResponse(503)
 			}}
 			start := time.Now()
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1/", nil)
@@ -616,7 +616,7 @@ func TestFinding9HeaderTimeoutCannotCutAnOpenedStream(t *testing.T) {
 					}
 					pw.Close()
 				}()
-				resp := ctStream("")
+				resp := streamResponse("")
 				resp.Body = pr
 				resp.Request = req
 				return resp, nil

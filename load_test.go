@@ -39,8 +39,8 @@ import (
 	"github.com/ssekit/sse"
 )
 
-// czNeedFDs skips t when the process may not open n more descriptors.
-func czNeedFDs(t testing.TB, n int) {
+// needFDs skips t when the process may not open n more descriptors.
+func needFDs(t testing.TB, n int) {
 	t.Helper()
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
@@ -52,17 +52,17 @@ func czNeedFDs(t testing.TB, n int) {
 	}
 }
 
-// czStreamIndex returns i from a path /s/i.
-func czStreamIndex(r *http.Request) (int, bool) {
+// streamIndex returns i from a path /s/i.
+func streamIndex(r *http.Request) (int, bool) {
 	i, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/s/"))
 	return i, err == nil
 }
 
-// czLoadHandler serves, on /s/i, the events 1..n with data "i:j" and
+// loadHandler serves, on /s/i, the events 1..n with data "i:j" and
 // honours Last-Event-ID; a request resuming after n gets 204.
-func czLoadHandler(n int) http.HandlerFunc {
+func loadHandler(n int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		i, ok := czStreamIndex(r)
+		i, ok := streamIndex(r)
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -95,15 +95,15 @@ func czLoadHandler(n int) http.HandlerFunc {
 	}
 }
 
-// czTally counts what went wrong on many streams.
-type czTally struct {
+// loadTally counts what went wrong on many streams.
+type loadTally struct {
 	lost, dup, disorder, foreign, failed atomic.Int64
 	received                             atomic.Int64
 }
 
-// czCheckSeq receives stream i until its channel closes and counts
+// checkStreamSeq receives stream i until its channel closes and counts
 // events against the sequence 1..n with data "i:j".
-func czCheckSeq(s *sse.Stream, i, n int, tally *czTally, within time.Duration) {
+func checkStreamSeq(s *sse.Stream, i, n int, tally *loadTally, within time.Duration) {
 	seen := make([]bool, n+1)
 	next := 1
 	timeout := time.NewTimer(within)
@@ -143,9 +143,9 @@ func czCheckSeq(s *sse.Stream, i, n int, tally *czTally, within time.Duration) {
 	}
 }
 
-// czRunStreams opens streams 0..streams-1 on srvURL, each expecting 1..n,
+// runStreams opens streams 0..streams-1 on srvURL, each expecting 1..n,
 // and waits for all of them to end.
-func czRunStreams(t testing.TB, c *sse.Client, srvURL string, streams, n int, tally *czTally, within time.Duration) {
+func runStreams(t testing.TB, c *sse.Client, srvURL string, streams, n int, tally *loadTally, within time.Duration) {
 	var wg sync.WaitGroup
 	for i := range streams {
 		wg.Add(1)
@@ -161,14 +161,14 @@ func czRunStreams(t testing.TB, c *sse.Client, srvURL string, streams, n int, ta
 				return
 			}
 			defer s.Close()
-			czCheckSeq(s, i, n, tally, within)
+			checkStreamSeq(s, i, n, tally, within)
 		}()
 	}
 	wg.Wait()
 }
 
-// czLoadTransport is a keep-alive transport sized for many streams.
-func czLoadTransport(streams int) *http.Transport {
+// loadTransport is a keep-alive transport sized for many streams.
+func loadTransport(streams int) *http.Transport {
 	return &http.Transport{MaxIdleConns: streams, MaxIdleConnsPerHost: streams, IdleConnTimeout: time.Minute}
 }
 
@@ -180,15 +180,15 @@ func TestLoadManyStreams(t *testing.T) {
 	if testing.Short() {
 		streams = 200
 	}
-	czNeedFDs(t, 2*streams)
+	needFDs(t, 2*streams)
 	leaks := goleak.IgnoreCurrent()
 
-	srv := czNewServer(t, czLoadHandler(n))
-	tr := czLoadTransport(streams)
-	c := czFastClient(tr)
-	var tally czTally
+	srv := newServer(t, loadHandler(n))
+	tr := loadTransport(streams)
+	c := fastRetryClient(tr)
+	var tally loadTally
 	start := time.Now()
-	czRunStreams(t, c, srv.URL, streams, n, &tally, 10*time.Minute)
+	runStreams(t, c, srv.URL, streams, n, &tally, 10*time.Minute)
 	took := time.Since(start)
 	tr.CloseIdleConnections()
 	srv.Close()
@@ -207,15 +207,15 @@ func TestLoadManyStreams(t *testing.T) {
 // iteration, checking every event as the test does.
 func BenchmarkLoadStreams(b *testing.B) {
 	const streams, n = 1000, 10000
-	czNeedFDs(b, 2*streams)
-	srv := czNewServer(b, czLoadHandler(n))
-	tr := czLoadTransport(streams)
+	needFDs(b, 2*streams)
+	srv := newServer(b, loadHandler(n))
+	tr := loadTransport(streams)
 	defer tr.CloseIdleConnections()
-	c := czFastClient(tr)
+	c := fastRetryClient(tr)
 	b.ResetTimer()
 	for range b.N {
-		var tally czTally
-		czRunStreams(b, c, srv.URL, streams, n, &tally, 10*time.Minute)
+		var tally loadTally
+		runStreams(b, c, srv.URL, streams, n, &tally, 10*time.Minute)
 		if bad := tally.lost.Load() + tally.dup.Load() + tally.disorder.Load() + tally.foreign.Load() + tally.failed.Load(); bad != 0 {
 			b.Fatalf("%d bad events or streams", bad)
 		}
@@ -223,18 +223,18 @@ func BenchmarkLoadStreams(b *testing.B) {
 	b.ReportMetric(float64(b.N*streams*n)/b.Elapsed().Seconds(), "events/s")
 }
 
-// czStorm is the server of the reconnect storm. Stream i's first request
+// stormServer is the server of the reconnect storm. Stream i's first request
 // gets the events i.1..i.k and then stays open; its next request must
 // resume with Last-Event-ID "i.k" and gets i.k+1..i.2k, then stays open.
-type czStorm struct {
+type stormServer struct {
 	k int
 
 	mu      sync.Mutex
 	resumes map[int][]string // stream -> Last-Event-ID of each request after the first
 }
 
-func (s *czStorm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	i, ok := czStreamIndex(r)
+func (s *stormServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	i, ok := streamIndex(r)
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -273,11 +273,11 @@ func TestLoadReconnectStorm(t *testing.T) {
 	// The client waits delay + up to delay/2 of jitter after a drop.
 	const delay = 2 * time.Second
 	const window = delay / 2
-	czNeedFDs(t, 2*streams)
+	needFDs(t, 2*streams)
 
-	storm := &czStorm{k: k, resumes: make(map[int][]string)}
-	srv := czNewServer(t, storm)
-	tr := czLoadTransport(streams)
+	storm := &stormServer{k: k, resumes: make(map[int][]string)}
+	srv := newServer(t, storm)
+	tr := loadTransport(streams)
 	t.Cleanup(tr.CloseIdleConnections)
 
 	var (
@@ -291,11 +291,11 @@ func TestLoadReconnectStorm(t *testing.T) {
 	)
 	phase1 := make(chan struct{}, streams) // a stream got its first k events
 	phase2 := make(chan struct{}, streams) // a stream got all 2k
-	var tally czTally
+	var tally loadTally
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range streams {
-		c := czFastClient(tr)
+		c := fastRetryClient(tr)
 		c.RetryDelay, c.MaxRetryDelay = delay, delay
 		c.IdleTimeout = time.Minute
 		opens := 0
@@ -322,7 +322,7 @@ func TestLoadReconnectStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := c.Connect(czCtx(t), fmt.Sprintf("%s/s/%d", srv.URL, i))
+			s, err := c.Connect(testContext(t), fmt.Sprintf("%s/s/%d", srv.URL, i))
 			if err != nil {
 				t.Errorf("stream %d: Connect: %v", i, err)
 				phase1 <- struct{}{}
@@ -349,14 +349,14 @@ func TestLoadReconnectStorm(t *testing.T) {
 			t.Errorf("stream %d ended after %d events: %v", i, next-1, s.Err())
 		}()
 	}
-	czWait(t, phase1, streams, 10*time.Minute, "first events")
+	waitTokens(t, phase1, streams, 10*time.Minute, "first events")
 	setup := time.Since(start)
 
 	mu.Lock()
 	restart = time.Now()
 	mu.Unlock()
 	srv.CloseClientConnections()
-	czWait(t, phase2, streams, 10*time.Minute, "events after the restart")
+	waitTokens(t, phase2, streams, 10*time.Minute, "events after the restart")
 	wg.Wait()
 	tr.CloseIdleConnections()
 
@@ -416,8 +416,8 @@ func TestLoadReconnectStorm(t *testing.T) {
 	}
 }
 
-// czWait receives n tokens from ch.
-func czWait(t testing.TB, ch <-chan struct{}, n int, within time.Duration, what string) {
+// waitTokens receives n tokens from ch.
+func waitTokens(t testing.TB, ch <-chan struct{}, n int, within time.Duration, what string) {
 	t.Helper()
 	timeout := time.NewTimer(within)
 	defer timeout.Stop()
@@ -446,7 +446,7 @@ func TestLoadStalledConsumer(t *testing.T) {
 	var reqMu sync.Mutex
 	var reqs []string     // Last-Event-ID of each request
 	var reqAt []time.Time // and when it came
-	srv := czNewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqMu.Lock()
 		reqs = append(reqs, r.Header.Get("Last-Event-ID"))
 		reqAt = append(reqAt, time.Now())
@@ -472,11 +472,11 @@ func TestLoadStalledConsumer(t *testing.T) {
 			}
 		}
 	}))
-	c := czFastClient(czTransport(t))
+	c := fastRetryClient(noKeepAliveTransport(t))
 	c.IdleTimeout = stall / 2
 
-	before := czHeap()
-	s, err := c.Connect(czCtx(t), srv.URL)
+	before := liveHeap()
+	s, err := c.Connect(testContext(t), srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func TestLoadStalledConsumer(t *testing.T) {
 	stalled := time.NewTimer(stall) // the consumer reads nothing this long
 	<-stalled.C
 	stallEnd := time.Now()
-	grew := int64(czHeap()) - int64(before)
+	grew := int64(liveHeap()) - int64(before)
 	offered := written.Load()
 
 	start := time.Now()

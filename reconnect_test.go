@@ -22,15 +22,15 @@ type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// ctScript serves scripted responses and records when each attempt came.
-type ctScript struct {
+// scriptedTransport serves scripted responses and records when each attempt came.
+type scriptedTransport struct {
 	mu       sync.Mutex
 	times    []time.Time
 	reqs     []*http.Request
 	response func(n int, req *http.Request) *http.Response
 }
 
-func (s *ctScript) client() *http.Client {
+func (s *scriptedTransport) client() *http.Client {
 	return &http.Client{Transport: rtFunc(func(req *http.Request) (*http.Response, error) {
 		s.mu.Lock()
 		s.times = append(s.times, time.Now())
@@ -43,7 +43,7 @@ func (s *ctScript) client() *http.Client {
 	})}
 }
 
-func (s *ctScript) gaps() []time.Duration {
+func (s *scriptedTransport) gaps() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []time.Duration
@@ -53,13 +53,13 @@ func (s *ctScript) gaps() []time.Duration {
 	return out
 }
 
-func (s *ctScript) count() int {
+func (s *scriptedTransport) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.times)
 }
 
-func ctStream(body string) *http.Response {
+func streamResponse(body string) *http.Response {
 	return &http.Response{
 		StatusCode: 200,
 		Header:     http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}},
@@ -67,7 +67,7 @@ func ctStream(body string) *http.Response {
 	}
 }
 
-func ctStatus(code int, header ...string) *http.Response {
+func statusResponse(code int, header ...string) *http.Response {
 	h := http.Header{}
 	for i := 0; i+1 < len(header); i += 2 {
 		h.Set(header[i], header[i+1])
@@ -75,8 +75,8 @@ func ctStatus(code int, header ...string) *http.Response {
 	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader("nope"))}
 }
 
-// ctDrain reads events until the channel closes.
-func ctDrain(s *Stream) []Event {
+// drainEvents reads events until the channel closes.
+func drainEvents(s *Stream) []Event {
 	var out []Event
 	for ev := range s.Events() {
 		out = append(out, ev)
@@ -86,20 +86,20 @@ func ctDrain(s *Stream) []Event {
 
 func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+		sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 			switch n {
 			case 1:
-				return ctStream("retry: 5000\ndata: a\n\n")
+				return streamResponse("retry: 5000\ndata: a\n\n")
 			case 2, 3:
-				return ctStream("data: b\n\n") // no retry: field; 5 s persists
+				return streamResponse("data: b\n\n") // no retry: field; 5 s persists
 			default:
-				return ctStatus(204)
+				return statusResponse(204)
 			}
 		}}
 		c := &Client{HTTPClient: sc.client()}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		require.NoError(t, s.Err())
 		assert.Len(t, evs, 3)
 		gaps := sc.gaps()
@@ -115,11 +115,11 @@ func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
 
 func TestConnectionThatDeliveredResetsGrowth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{}
+		sc := &scriptedTransport{}
 		sc.response = func(n int, req *http.Request) *http.Response {
 			switch {
 			case n <= 3:
-				return ctStatus(503)
+				return statusResponse(503)
 			case n == 4:
 				// Healthy: stays open 20 s, then ends.
 				pr, pw := io.Pipe()
@@ -131,18 +131,18 @@ func TestConnectionThatDeliveredResetsGrowth(t *testing.T) {
 					}
 					pw.Close()
 				}()
-				resp := ctStream("")
+				resp := streamResponse("")
 				resp.Body = pr
 				return resp
 			case n == 5:
-				return ctStatus(204)
+				return statusResponse(204)
 			}
-			return ctStatus(500)
+			return statusResponse(500)
 		}
 		c := &Client{HTTPClient: sc.client(), RetryDelay: time.Second, IdleTimeout: -1}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
 		require.NoError(t, err)
-		ctDrain(s)
+		drainEvents(s)
 		gaps := sc.gaps()
 		require.Len(t, gaps, 4)
 		assert.GreaterOrEqual(t, gaps[0], time.Second)
@@ -158,13 +158,13 @@ func TestConnectionThatDeliveredResetsGrowth(t *testing.T) {
 func TestHotLoopFloor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// retry: 0 and a server that accepts and closes at once.
-		sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStream("retry: 0\n\n") }}
+		sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return streamResponse("retry: 0\n\n") }}
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		c := &Client{HTTPClient: sc.client()}
 		s, err := c.Connect(ctx, "http://127.0.0.1/events")
 		require.NoError(t, err)
-		ctDrain(s)
+		drainEvents(s)
 		assert.ErrorIs(t, s.Err(), context.DeadlineExceeded)
 		n := sc.count()
 		t.Logf("connections in 10 s with retry: 0: %d", n)
@@ -184,16 +184,16 @@ func TestRetryAfter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+				sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 					if n == 1 {
-						return ctStatus(503, "Retry-After", tc.value)
+						return statusResponse(503, "Retry-After", tc.value)
 					}
-					return ctStatus(204)
+					return statusResponse(204)
 				}}
 				c := &Client{HTTPClient: sc.client()}
 				s, err := c.Connect(t.Context(), "http://127.0.0.1/events")
 				require.NoError(t, err)
-				ctDrain(s)
+				drainEvents(s)
 				gaps := sc.gaps()
 				require.Len(t, gaps, 1)
 				assert.GreaterOrEqual(t, gaps[0], tc.want)
@@ -203,15 +203,15 @@ func TestRetryAfter(t *testing.T) {
 	}
 	t.Run("429 is retried", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+			sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 				if n == 1 {
-					return ctStatus(429, "Retry-After", "3")
+					return statusResponse(429, "Retry-After", "3")
 				}
-				return ctStatus(204)
+				return statusResponse(204)
 			}}
 			s, err := (&Client{HTTPClient: sc.client()}).Connect(t.Context(), "http://127.0.0.1/")
 			require.NoError(t, err)
-			ctDrain(s)
+			drainEvents(s)
 			require.Equal(t, 2, sc.count())
 			assert.GreaterOrEqual(t, sc.gaps()[0], 3*time.Second)
 		})
@@ -220,15 +220,15 @@ func TestRetryAfter(t *testing.T) {
 
 func TestNoContentStopsForGood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+		sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 			if n == 1 {
-				return ctStream("data: one\n\n")
+				return streamResponse("data: one\n\n")
 			}
-			return ctStatus(204)
+			return statusResponse(204)
 		}}
 		s, err := (&Client{HTTPClient: sc.client()}).Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		assert.Equal(t, []Event{{Type: "message", Data: "one"}}, evs)
 		assert.NoError(t, s.Err())
 		time.Sleep(5 * time.Second) // virtual: proves no attempt follows
@@ -239,7 +239,7 @@ func TestNoContentStopsForGood(t *testing.T) {
 func TestGiveUpPolicies(t *testing.T) {
 	t.Run("MaxRetries", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(502) }}
+			sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return statusResponse(502) }}
 			_, err := (&Client{HTTPClient: sc.client(), MaxRetries: 4}).Connect(t.Context(), "http://127.0.0.1/")
 			require.Error(t, err)
 			var st *StatusError
@@ -251,7 +251,7 @@ func TestGiveUpPolicies(t *testing.T) {
 	})
 	t.Run("MaxElapsed", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(500) }}
+			sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return statusResponse(500) }}
 			start := time.Now()
 			_, err := (&Client{HTTPClient: sc.client(), MaxElapsed: time.Minute}).Connect(t.Context(), "http://127.0.0.1/")
 			require.Error(t, err)
@@ -261,7 +261,7 @@ func TestGiveUpPolicies(t *testing.T) {
 	})
 	t.Run("factory", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(500) }}
+			sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return statusResponse(500) }}
 			calls := 0
 			c := &Client{HTTPClient: sc.client(), Backoff: func() backoff.BackOff {
 				calls++
@@ -278,7 +278,7 @@ func TestGiveUpPolicies(t *testing.T) {
 	})
 	t.Run("default never gives up", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(503) }}
+			sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return statusResponse(503) }}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Hour)
 			defer cancel()
 			_, err := (&Client{HTTPClient: sc.client()}).Connect(ctx, "http://127.0.0.1/")
@@ -294,19 +294,19 @@ func TestGiveUpPolicies(t *testing.T) {
 
 func TestUnauthorizedRefreshesOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		auth := &ctAuth{}
-		sc := &ctScript{response: func(n int, req *http.Request) *http.Response {
+		auth := &rotatingAuth{}
+		sc := &scriptedTransport{response: func(n int, req *http.Request) *http.Response {
 			if req.Header.Get("Authorization") == "Bearer t2" {
 				if n == 2 {
-					return ctStream("data: in\n\n")
+					return streamResponse("data: in\n\n")
 				}
 			}
-			return ctStatus(401)
+			return statusResponse(401)
 		}}
 		c := &Client{HTTPClient: sc.client(), Auth: auth}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		assert.Len(t, evs, 1)
 		// The stream dropped; the reconnect got 401 (t2 now refused),
 		// a refresh to t3, then 401 again: permanent.
@@ -329,15 +329,15 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 	})
 }
 
-// ctAuth is a bearer source whose token changes on each Refresh.
-type ctAuth struct {
+// rotatingAuth is a bearer source whose token changes on each Refresh.
+type rotatingAuth struct {
 	mu      sync.Mutex
 	n       int
 	refresh int
 	block   bool
 }
 
-func (a *ctAuth) Authorize(ctx context.Context, req *http.Request) error {
+func (a *rotatingAuth) Authorize(ctx context.Context, req *http.Request) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.n == 0 {
@@ -347,7 +347,7 @@ func (a *ctAuth) Authorize(ctx context.Context, req *http.Request) error {
 	return nil
 }
 
-func (a *ctAuth) Refresh(ctx context.Context, _ *http.Response) error {
+func (a *rotatingAuth) Refresh(ctx context.Context, _ *http.Response) error {
 	a.mu.Lock()
 	a.refresh++
 	a.n++
@@ -360,7 +360,7 @@ func (a *ctAuth) Refresh(ctx context.Context, _ *http.Response) error {
 	return nil
 }
 
-func (a *ctAuth) refreshes() int {
+func (a *rotatingAuth) refreshes() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.refresh
@@ -368,9 +368,9 @@ func (a *ctAuth) refreshes() int {
 
 func TestAuthErrorsRetriedUnlessPermanent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{response: func(int, *http.Request) *http.Response { return ctStatus(204) }}
+		sc := &scriptedTransport{response: func(int, *http.Request) *http.Response { return statusResponse(204) }}
 		calls := 0
-		auth := ctAuthFunc(func() error {
+		auth := authFunc(func() error {
 			calls++
 			if calls < 3 {
 				return errors.New("token endpoint unavailable")
@@ -386,17 +386,17 @@ func TestAuthErrorsRetriedUnlessPermanent(t *testing.T) {
 	})
 }
 
-type ctAuthFunc func() error
+type authFunc func() error
 
-func (f ctAuthFunc) Authorize(context.Context, *http.Request) error { return f() }
-func (f ctAuthFunc) Refresh(context.Context, *http.Response) error  { return nil }
+func (f authFunc) Authorize(context.Context, *http.Request) error { return f() }
+func (f authFunc) Refresh(context.Context, *http.Response) error  { return nil }
 
 func TestIdleTimeoutReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{}
+		sc := &scriptedTransport{}
 		sc.response = func(n int, req *http.Request) *http.Response {
 			if n > 2 {
-				return ctStatus(204)
+				return statusResponse(204)
 			}
 			pr, pw := io.Pipe()
 			go func() {
@@ -413,7 +413,7 @@ func TestIdleTimeoutReconnects(t *testing.T) {
 				<-req.Context().Done()
 				pw.CloseWithError(req.Context().Err())
 			}()
-			resp := ctStream("")
+			resp := streamResponse("")
 			resp.Body = pr
 			return resp
 		}
@@ -421,7 +421,7 @@ func TestIdleTimeoutReconnects(t *testing.T) {
 		c := &Client{HTTPClient: sc.client(), IdleTimeout: 30 * time.Second, OnComment: func(s string) { comments = append(comments, s) }}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		assert.Len(t, evs, 2)
 		assert.Equal(t, []string{"ping", "ping", "ping"}, comments)
 		gaps := sc.gaps()
@@ -439,27 +439,27 @@ func TestSlowConsumerDoesNotTripIdleTimeout(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			body.WriteString("data: e\n\n")
 		}
-		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+		sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 			if n == 1 {
-				return ctStream(body.String())
+				return streamResponse(body.String())
 			}
-			return ctStatus(204)
+			return statusResponse(204)
 		}}
 		c := &Client{HTTPClient: sc.client(), IdleTimeout: time.Second}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
 		time.Sleep(time.Minute) // the consumer is away; the reader waits
 		assert.Equal(t, 1, sc.count())
-		assert.Len(t, ctDrain(s), 100)
+		assert.Len(t, drainEvents(s), 100)
 	})
 }
 
 func TestMaxConnAgeReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{}
+		sc := &scriptedTransport{}
 		sc.response = func(n int, req *http.Request) *http.Response {
 			if n > 3 {
-				return ctStatus(204)
+				return statusResponse(204)
 			}
 			pr, pw := io.Pipe()
 			go func() {
@@ -467,14 +467,14 @@ func TestMaxConnAgeReconnects(t *testing.T) {
 				<-req.Context().Done()
 				pw.CloseWithError(req.Context().Err())
 			}()
-			resp := ctStream("")
+			resp := streamResponse("")
 			resp.Body = pr
 			return resp
 		}
 		c := &Client{HTTPClient: sc.client(), MaxConnAge: time.Minute, IdleTimeout: -1}
 		s, err := c.Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		ctDrain(s)
+		drainEvents(s)
 		// Each connection lives a minute, then the usual pacing follows.
 		gaps := sc.gaps()
 		require.Len(t, gaps, 3)
@@ -488,19 +488,19 @@ func TestMaxConnAgeReconnects(t *testing.T) {
 
 func TestAuthExpiredEventRefreshesAndResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		auth := &ctAuth{}
-		sc := &ctScript{response: func(n int, req *http.Request) *http.Response {
+		auth := &rotatingAuth{}
+		sc := &scriptedTransport{response: func(n int, req *http.Request) *http.Response {
 			switch n {
 			case 1:
-				return ctStream("id: 7\ndata: a\n\nevent: auth_expired\ndata: bye\n\n")
+				return streamResponse("id: 7\ndata: a\n\nevent: auth_expired\ndata: bye\n\n")
 			case 2:
-				return ctStream("id: 8\ndata: b\n\n")
+				return streamResponse("id: 8\ndata: b\n\n")
 			}
-			return ctStatus(204)
+			return statusResponse(204)
 		}}
 		s, err := (&Client{HTTPClient: sc.client(), Auth: auth}).Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		assert.Equal(t, []Event{{"message", "a", "7"}, {"message", "b", "8"}}, evs)
 		// Paced: the connection delivered an event, so the reconnection
 		// time plus jitter.
@@ -513,13 +513,13 @@ func TestAuthExpiredEventRefreshesAndResumes(t *testing.T) {
 
 func TestReconnectAndOnAttempt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{}
+		sc := &scriptedTransport{}
 		sc.response = func(n int, req *http.Request) *http.Response {
 			if n == 2 {
-				return ctStatus(503)
+				return statusResponse(503)
 			}
 			if n > 3 {
-				return ctStatus(204)
+				return statusResponse(204)
 			}
 			pr, pw := io.Pipe()
 			go func() {
@@ -527,7 +527,7 @@ func TestReconnectAndOnAttempt(t *testing.T) {
 				<-req.Context().Done()
 				pw.CloseWithError(req.Context().Err())
 			}()
-			resp := ctStream("")
+			resp := streamResponse("")
 			resp.Body = pr
 			return resp
 		}
@@ -541,7 +541,7 @@ func TestReconnectAndOnAttempt(t *testing.T) {
 		s.Reconnect() // closes the open connection; attempt 2 gets 503
 		<-s.Events()
 		s.Reconnect()
-		ctDrain(s)
+		drainEvents(s)
 		mu.Lock()
 		defer mu.Unlock()
 		require.Len(t, attempts, 6)
@@ -571,20 +571,20 @@ func TestReconnectAndOnAttempt(t *testing.T) {
 
 func TestLastEventIDPersistsAcrossConnections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sc := &ctScript{response: func(n int, _ *http.Request) *http.Response {
+		sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
 			switch n {
 			case 1:
-				return ctStream("id: 41\ndata: a\n\nid: 42\n\n") // an id-only block at the end
+				return streamResponse("id: 41\ndata: a\n\nid: 42\n\n") // an id-only block at the end
 			case 2:
-				return ctStream("data: b\n\nid\ndata: c\n\n") // no id, then a reset
+				return streamResponse("data: b\n\nid\ndata: c\n\n") // no id, then a reset
 			case 3:
-				return ctStream("data: d\n\n")
+				return streamResponse("data: d\n\n")
 			}
-			return ctStatus(204)
+			return statusResponse(204)
 		}}
 		s, err := (&Client{HTTPClient: sc.client(), LastEventID: "40"}).Connect(t.Context(), "http://127.0.0.1/")
 		require.NoError(t, err)
-		evs := ctDrain(s)
+		evs := drainEvents(s)
 		assert.Equal(t, []Event{{"message", "a", "41"}, {"message", "b", "42"}, {"message", "c", ""}, {"message", "d", ""}}, evs)
 		var sent []string
 		for _, r := range sc.reqs {

@@ -36,16 +36,16 @@ import (
 // must not be.
 
 var (
-	azCertOnce sync.Once
-	azCert     tls.Certificate
-	azPool     *x509.CertPool
+	testCertOnce sync.Once
+	testCert     tls.Certificate
+	testCertPool *x509.CertPool
 )
 
-// azTLS returns a self-signed certificate for a.test, b.test, localhost
+// selfSignedTLS returns a self-signed certificate for a.test, b.test, localhost
 // and the loopback addresses, and a pool that trusts it.
-func azTLS(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func selfSignedTLS(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	azCertOnce.Do(func() {
+	testCertOnce.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			panic(err)
@@ -70,18 +70,18 @@ func azTLS(t *testing.T) (tls.Certificate, *x509.CertPool) {
 		if err != nil {
 			panic(err)
 		}
-		azCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-		azPool = x509.NewCertPool()
-		azPool.AddCert(leaf)
+		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+		testCertPool = x509.NewCertPool()
+		testCertPool.AddCert(leaf)
 	})
-	return azCert, azPool
+	return testCert, testCertPool
 }
 
-// azHTTPClient returns a client that trusts azTLS's certificate and dials
+// trustingHTTPClient returns a client that trusts selfSignedTLS's certificate and dials
 // the names a.test and b.test to 127.0.0.1 on the port asked for.
-func azHTTPClient(t *testing.T) *http.Client {
+func trustingHTTPClient(t *testing.T) *http.Client {
 	t.Helper()
-	_, pool := azTLS(t)
+	_, pool := selfSignedTLS(t)
 	var d net.Dialer
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool},
@@ -100,31 +100,31 @@ func azHTTPClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// azSeen is one request an azOrigin received.
-type azSeen struct {
+// seenRequest is one request a testOrigin received.
+type seenRequest struct {
 	URL    string // as sent: path and raw query
 	Host   string
 	Header http.Header
 }
 
-// azOrigin is a test server that records every request and hands it to a
+// testOrigin is a test server that records every request and hands it to a
 // swappable handler.
-type azOrigin struct {
+type testOrigin struct {
 	srv    *httptest.Server
 	scheme string
 	port   string
 
 	mu      sync.Mutex
-	seen    []azSeen
+	seen    []seenRequest
 	handler http.HandlerFunc
 }
 
-func azNewOrigin(t *testing.T, useTLS bool) *azOrigin {
+func newTestOrigin(t *testing.T, useTLS bool) *testOrigin {
 	t.Helper()
-	o := &azOrigin{}
+	o := &testOrigin{}
 	o.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
-		o.seen = append(o.seen, azSeen{URL: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone()})
+		o.seen = append(o.seen, seenRequest{URL: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone()})
 		h := o.handler
 		o.mu.Unlock()
 		if h == nil {
@@ -135,7 +135,7 @@ func azNewOrigin(t *testing.T, useTLS bool) *azOrigin {
 	}))
 	o.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	if useTLS {
-		cert, _ := azTLS(t)
+		cert, _ := selfSignedTLS(t)
 		o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		o.srv.StartTLS()
 		o.scheme = "https"
@@ -149,34 +149,34 @@ func azNewOrigin(t *testing.T, useTLS bool) *azOrigin {
 }
 
 // URL returns the origin's URL under the host name host.
-func (o *azOrigin) URL(host, pathQuery string) string {
+func (o *testOrigin) URL(host, pathQuery string) string {
 	return o.scheme + "://" + net.JoinHostPort(host, o.port) + pathQuery
 }
 
 // serve sets the handler and forgets what was seen so far.
-func (o *azOrigin) serve(h http.HandlerFunc) {
+func (o *testOrigin) serve(h http.HandlerFunc) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.handler, o.seen = h, nil
 }
 
-func (o *azOrigin) requests() []azSeen {
+func (o *testOrigin) requests() []seenRequest {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]azSeen(nil), o.seen...)
+	return append([]seenRequest(nil), o.seen...)
 }
 
-// azServeEvents answers with one event and holds the stream open until
+// serveOneEvent answers with one event and holds the stream open until
 // the client goes.
-func azServeEvents(w http.ResponseWriter, r *http.Request) {
+func serveOneEvent(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	fmt.Fprint(w, "id: 1\ndata: ok\n\n")
 	http.NewResponseController(w).Flush()
 	<-r.Context().Done()
 }
 
-// azSecretIn reports where secret appears in a recorded request, if anywhere.
-func azSecretIn(s azSeen, secret string) string {
+// secretIn reports where secret appears in a recorded request, if anywhere.
+func secretIn(s seenRequest, secret string) string {
 	var where []string
 	if strings.Contains(s.URL, secret) {
 		where = append(where, "URL "+s.URL)
@@ -191,11 +191,11 @@ func azSecretIn(s azSeen, secret string) string {
 	return strings.Join(where, "; ")
 }
 
-// azCredentialed is a Client whose every kind of credential carries
+// credentialedClient is a Client whose every kind of credential carries
 // secret: a bearer token, a fixed header, a query token, a cookie from the
 // Cookies source and a cookie from the HTTP client's own Jar, both for each
 // of hosts.
-func azCredentialed(t *testing.T, secret string, hosts ...string) *Client {
+func credentialedClient(t *testing.T, secret string, hosts ...string) *Client {
 	t.Helper()
 	srcJar, _ := cookiejar.New(nil)
 	httpJar, _ := cookiejar.New(nil)
@@ -204,7 +204,7 @@ func azCredentialed(t *testing.T, secret string, hosts ...string) *Client {
 		srcJar.SetCookies(u, []*http.Cookie{{Name: "src", Value: secret, Path: "/"}})
 		httpJar.SetCookies(u, []*http.Cookie{{Name: "hj", Value: secret, Path: "/"}})
 	}
-	hc := azHTTPClient(t)
+	hc := trustingHTTPClient(t)
 	hc.Jar = httpJar
 	return &Client{
 		HTTPClient: hc,
@@ -219,8 +219,8 @@ func azCredentialed(t *testing.T, secret string, hosts ...string) *Client {
 	}
 }
 
-// azOpenOne connects, reads one event and closes.
-func azOpenOne(t *testing.T, c *Client, u string) {
+// openOne connects, reads one event and closes.
+func openOne(t *testing.T, c *Client, u string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -240,14 +240,14 @@ func azOpenOne(t *testing.T, c *Client, u string) {
 }
 
 func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
-	a := azNewOrigin(t, true)      // the stream's origin, as a.test and as 127.0.0.1
-	b := azNewOrigin(t, true)      // another origin: b.test, or 127.0.0.1 on another port
-	plain := azNewOrigin(t, false) // plain http on the same host name a.test
+	a := newTestOrigin(t, true)      // the stream's origin, as a.test and as 127.0.0.1
+	b := newTestOrigin(t, true)      // another origin: b.test, or 127.0.0.1 on another port
+	plain := newTestOrigin(t, false) // plain http on the same host name a.test
 
 	type scenario struct {
 		name     string
-		aHost    string    // how the client names a
-		other    *azOrigin // must see no credential
+		aHost    string      // how the client names a
+		other    *testOrigin // must see no credential
 		setup    func(code int)
 		control  bool // the redirect stays home: credentials must arrive
 		chainEnd bool // the chain ends back at a
@@ -255,7 +255,7 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 	redirect := func(code int, to string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/events" {
-				azServeEvents(w, r)
+				serveOneEvent(w, r)
 				return
 			}
 			http.Redirect(w, r, to, code)
@@ -264,15 +264,15 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 	scenarios := []scenario{
 		{name: "cross-host", aHost: "a.test", other: b, setup: func(code int) {
 			a.serve(redirect(code, b.URL("b.test", "/events")))
-			b.serve(azServeEvents)
+			b.serve(serveOneEvent)
 		}},
 		{name: "cross-port", aHost: "127.0.0.1", other: b, setup: func(code int) {
 			a.serve(redirect(code, b.URL("127.0.0.1", "/events")))
-			b.serve(azServeEvents)
+			b.serve(serveOneEvent)
 		}},
 		{name: "https-to-http-same-host", aHost: "a.test", other: plain, setup: func(code int) {
 			a.serve(redirect(code, plain.URL("a.test", "/events")))
-			plain.serve(azServeEvents)
+			plain.serve(serveOneEvent)
 		}},
 		{name: "chain-a-b-a", aHost: "a.test", other: b, chainEnd: true, setup: func(code int) {
 			a.serve(redirect(code, b.URL("b.test", "/back")))
@@ -285,10 +285,10 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, code := range []int{301, 302, 303, 307, 308} {
 			t.Run(fmt.Sprintf("%s/%d", sc.name, code), func(t *testing.T) {
-				secret := azCanary()
+				secret := newCanary()
 				sc.setup(code)
-				c := azCredentialed(t, secret, sc.aHost)
-				azOpenOne(t, c, a.URL(sc.aHost, "/start?key="+"uk"+secret))
+				c := credentialedClient(t, secret, sc.aHost)
+				openOne(t, c, a.URL(sc.aHost, "/start?key="+"uk"+secret))
 
 				ra := a.requests()
 				if len(ra) == 0 {
@@ -324,7 +324,7 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 					t.Fatal("the other origin saw no request: the redirect did not happen")
 				}
 				for _, s := range rb {
-					if where := azSecretIn(s, secret); where != "" {
+					if where := secretIn(s, secret); where != "" {
 						t.Errorf("credential reached the other origin (%s%s): %s", s.Host, s.URL, where)
 					}
 					for _, h := range []string{"Authorization", "Cookie", "X-Api-Key"} {
@@ -348,16 +348,16 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 // request's query into a cross-origin Location must not make the client
 // carry the credential parameters the source added.
 func TestSecurityRedirectLocationWithCredentialQuery(t *testing.T) {
-	a := azNewOrigin(t, true)
-	b := azNewOrigin(t, true)
-	secret := azCanary()
+	a := newTestOrigin(t, true)
+	b := newTestOrigin(t, true)
+	secret := newCanary()
 	a.serve(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, b.URL("b.test", "/events?"+r.URL.RawQuery), http.StatusFound)
 	})
-	b.serve(azServeEvents)
-	azOpenOne(t, azCredentialed(t, secret, "a.test"), a.URL("a.test", "/start"))
+	b.serve(serveOneEvent)
+	openOne(t, credentialedClient(t, secret, "a.test"), a.URL("a.test", "/start"))
 	for _, s := range b.requests() {
-		if where := azSecretIn(s, secret); where != "" {
+		if where := secretIn(s, secret); where != "" {
 			t.Errorf("a credential query parameter the AuthSource added crossed to another origin "+
 				"because the Location repeated it (%s)", where)
 		}
@@ -365,8 +365,8 @@ func TestSecurityRedirectLocationWithCredentialQuery(t *testing.T) {
 }
 
 func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
-	plain := azNewOrigin(t, false)
-	plain.serve(azServeEvents)
+	plain := newTestOrigin(t, false)
+	plain.serve(serveOneEvent)
 	for _, tc := range []struct {
 		name     string
 		host     string
@@ -381,9 +381,9 @@ func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
 		{"auth to localhost", "localhost", false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			plain.serve(azServeEvents)
-			c := &Client{HTTPClient: azHTTPClient(t), AllowInsecure: tc.insecure, MaxRetries: 1}
+			secret := newCanary()
+			plain.serve(serveOneEvent)
+			c := &Client{HTTPClient: trustingHTTPClient(t), AllowInsecure: tc.insecure, MaxRetries: 1}
 			if tc.auth {
 				c.Auth = Headers(http.Header{"X-Api-Key": {secret}})
 			} else {
@@ -409,7 +409,7 @@ func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
 			if !isPermanent(err) {
 				t.Errorf("error is not permanent: %v", err)
 			}
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			if n := len(plain.requests()); n != 0 {
 				t.Fatalf("server saw %d requests; want none (refused before any I/O)", n)
 			}
@@ -417,35 +417,35 @@ func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
 	}
 }
 
-// azLogBuffer collects every slog record at every level as text.
-type azLogBuffer struct {
+// logBuffer collects every slog record at every level as text.
+type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 	n   int
 }
 
-func (l *azLogBuffer) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
 	return l.buf.Write(p)
 }
 
-func (l *azLogBuffer) String() string {
+func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
 
-func (l *azLogBuffer) records() int {
+func (l *logBuffer) records() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
 }
 
-// azEcho answers code with a body (and headers) echoing the whole request,
+// echoHandler answers code with a body (and headers) echoing the whole request,
 // as careless servers do.
-func azEcho(code int) http.HandlerFunc {
+func echoHandler(code int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
@@ -486,9 +486,9 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			jar.SetCookies(&url.URL{Scheme: "https", Host: h, Path: "/"}, []*http.Cookie{{Name: "s", Value: "ck" + secret, Path: "/"}})
 		}
 		return &Client{
-			HTTPClient: azHTTPClient(t),
+			HTTPClient: trustingHTTPClient(t),
 			Auth: Combine(
-				Bearer(azTokenFunc(func() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "bt" + secret}, nil })),
+				Bearer(tokenFunc(func() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "bt" + secret}, nil })),
 				Headers(http.Header{"X-Api-Key": {"key" + secret}}),
 				QueryToken("token", func(context.Context) (string, error) { return "a/b+qt" + secret + "==", nil }),
 				Cookies(jar, nil),
@@ -497,8 +497,8 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			MaxRetries: 2,
 		}
 	}
-	server := func(t *testing.T, useTLS bool, h http.HandlerFunc) *azOrigin {
-		o := azNewOrigin(t, useTLS)
+	server := func(t *testing.T, useTLS bool, h http.HandlerFunc) *testOrigin {
+		o := newTestOrigin(t, useTLS)
 		o.serve(h)
 		return o
 	}
@@ -549,7 +549,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			return base(t, s), o.URL("127.0.0.1", "/events?key=uk"+s), ctx
 		}, func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
 		{"TLS unknown authority", func(t *testing.T, s string) (*Client, string, context.Context) {
-			o := server(t, true, azServeEvents)
+			o := server(t, true, serveOneEvent)
 			c := base(t, s)
 			tr := &http.Transport{}
 			t.Cleanup(tr.CloseIdleConnections)
@@ -557,34 +557,34 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			return c, o.URL("127.0.0.1", "/events?key=uk"+s), bg
 		}, func(err error) bool { return permanent(err) && transport(err) }},
 		{"400 echo", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(400)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(400)).URL("a.test", "/events?key=uk"+s), bg
 		}, status(400)},
 		{"401 twice echo", func(t *testing.T, s string) (*Client, string, context.Context) {
 			c := base(t, s)
 			c.Auth = Combine(Headers(http.Header{"X-Api-Key": {"key" + s}}), QueryToken("token", func(context.Context) (string, error) { return "qt" + s, nil }))
-			return c, server(t, true, azEcho(401)).URL("a.test", "/events?key=uk"+s), bg
+			return c, server(t, true, echoHandler(401)).URL("a.test", "/events?key=uk"+s), bg
 		}, func(err error) bool { return permanent(err) && status(401)(err) }},
 		{"401 bearer refused, same token back", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(401)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(401)).URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
 		{"403 echo", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(403)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(403)).URL("a.test", "/events?key=uk"+s), bg
 		}, status(403)},
 		{"404 echo", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(404)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(404)).URL("a.test", "/events?key=uk"+s), bg
 		}, status(404)},
 		{"500 echo", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(500)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(500)).URL("a.test", "/events?key=uk"+s), bg
 		}, status(500)},
 		{"503 echo with Retry-After", func(t *testing.T, s string) (*Client, string, context.Context) {
-			h := azEcho(503)
+			h := echoHandler(503)
 			return base(t, s), server(t, true, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Retry-After", "0")
 				h(w, r)
 			}).URL("a.test", "/events?key=uk"+s), bg
 		}, status(503)},
 		{"wrong Content-Type", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azEcho(200)).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, echoHandler(200)).URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
 		{"bad Location echoing the query", func(t *testing.T, s string) (*Client, string, context.Context) {
 			return base(t, s), server(t, true, func(w http.ResponseWriter, r *http.Request) {
@@ -610,7 +610,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			return base(t, s), "https://a.test:" + s + "/events?token=" + s, bg
 		}, permanent},
 		{"token endpoint 401 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
+			events := server(t, true, serveOneEvent)
 			tokens := server(t, false, func(w http.ResponseWriter, r *http.Request) {
 				r.ParseForm()
 				w.Header().Set("Content-Type", "application/json")
@@ -619,11 +619,11 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			})
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: s, TokenURL: tokens.URL("127.0.0.1", "/token?k="+s), AuthStyle: oauth2.AuthStyleInParams}
 			c := base(t, s)
-			c.Auth = Bearer(azFreshSource(cfg))
+			c.Auth = Bearer(freshTokenSource(cfg))
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
 		{"token endpoint 500 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
+			events := server(t, true, serveOneEvent)
 			tokens := server(t, false, func(w http.ResponseWriter, r *http.Request) {
 				r.ParseForm()
 				w.WriteHeader(http.StatusInternalServerError)
@@ -631,31 +631,31 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			})
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: s, TokenURL: tokens.URL("127.0.0.1", "/token")}
 			c := base(t, s)
-			c.Auth = Bearer(azFreshSource(cfg))
+			c.Auth = Bearer(freshTokenSource(cfg))
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, retryable},
 		{"ticket endpoint 500 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
-			tickets := server(t, true, azEcho(500))
+			events := server(t, true, serveOneEvent)
+			tickets := server(t, true, echoHandler(500))
 			c := base(t, s)
 			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, retryable},
 		{"ticket endpoint 401 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
-			tickets := server(t, true, azEcho(401))
+			events := server(t, true, serveOneEvent)
+			tickets := server(t, true, echoHandler(401))
 			c := base(t, s)
 			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
 		{"bad relative Location echoing the escaped query", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azBadLocation("/e%zz?")).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, badLocationHandler("/e%zz?")).URL("a.test", "/events?key=uk"+s), bg
 		}, transport},
 		{"bad Location echoing the query into the path", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azBadLocation("/%zz/")).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, badLocationHandler("/%zz/")).URL("a.test", "/events?key=uk"+s), bg
 		}, transport},
 		{"bad Location with user info", func(t *testing.T, s string) (*Client, string, context.Context) {
-			return base(t, s), server(t, true, azBadLocation("https://user:lp"+s+"@bad host/?")).URL("a.test", "/events?key=uk"+s), bg
+			return base(t, s), server(t, true, badLocationHandler("https://user:lp"+s+"@bad host/?")).URL("a.test", "/events?key=uk"+s), bg
 		}, transport},
 	}
 	// The ticket endpoint's failure paths: its URL holds the secret in
@@ -663,7 +663,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 	// header and a cookie.
 	ticketPath := func(name string, h http.HandlerFunc, useTLS bool, host string, want func(error) bool) path {
 		return path{"ticket endpoint: " + name, func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
+			events := server(t, true, serveOneEvent)
 			u := "http://127.0.0.1:1/ticket"
 			if h != nil {
 				u = server(t, useTLS, h).URL(host, "/ticket")
@@ -672,7 +672,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			c := base(t, s)
 			jar, _ := cookiejar.New(nil)
 			jar.SetCookies(&url.URL{Scheme: "https", Host: host, Path: "/"}, []*http.Cookie{{Name: "t", Value: "tc" + s, Path: "/"}})
-			hc := azHTTPClient(t)
+			hc := trustingHTTPClient(t)
 			hc.Jar = jar
 			c.Auth = &TicketSource{URL: u, HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
@@ -683,14 +683,14 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 	// token URL's query holding the secret.
 	tokenPath := func(name string, h http.HandlerFunc, useTLS bool, host string, style oauth2.AuthStyle, want func(error) bool) path {
 		return path{fmt.Sprintf("token endpoint (style %d): %s", style, name), func(t *testing.T, s string) (*Client, string, context.Context) {
-			events := server(t, true, azServeEvents)
+			events := server(t, true, serveOneEvent)
 			u := "http://127.0.0.1:1/token"
 			if h != nil {
 				u = server(t, useTLS, h).URL(host, "/token")
 			}
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "cs" + s, TokenURL: u + "?k=" + s + "&e=" + url.QueryEscape("a/b+"+s+"=="), AuthStyle: style}
 			c := base(t, s)
-			c.Auth = Bearer(cpTokenSource(t, cfg, false))
+			c.Auth = Bearer(policyTokenSource(t, cfg, false))
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, want}
 	}
@@ -704,28 +704,28 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
 		paths = append(paths,
 			tokenPath("dial refused", nil, false, "127.0.0.1", style, retryable),
-			tokenPath("bad Location echoing the query", azBadLocation("/t%zz?"), true, "a.test", style, retryable),
+			tokenPath("bad Location echoing the query", badLocationHandler("/t%zz?"), true, "a.test", style, retryable),
 			tokenPath("redirect loop echoing the query", loop, true, "a.test", style, retryable),
 			tokenPath("307 to another origin", redirectTo(307, "https://b.test:1/token"), true, "a.test", style, permanent),
-			tokenPath("plain http to a host that is not loopback", azEcho(200), false, "a.test", style, permanent),
-			tokenPath("400 echoing the request", azEcho(400), true, "a.test", style, permanent),
+			tokenPath("plain http to a host that is not loopback", echoHandler(200), false, "a.test", style, permanent),
+			tokenPath("400 echoing the request", echoHandler(400), true, "a.test", style, permanent),
 		)
 	}
 	paths = append(paths,
 		ticketPath("dial refused", nil, false, "127.0.0.1", retryable),
-		ticketPath("bad Location echoing the query", azBadLocation("/t%zz?"), true, "a.test", retryable),
+		ticketPath("bad Location echoing the query", badLocationHandler("/t%zz?"), true, "a.test", retryable),
 		ticketPath("redirect loop echoing the query", loop, true, "a.test", retryable),
-		ticketPath("plain http to a host that is not loopback", azEcho(200), false, "a.test", permanent),
+		ticketPath("plain http to a host that is not loopback", echoHandler(200), false, "a.test", permanent),
 		ticketPath("answer is not JSON, echoes the request", notJSON, true, "a.test", retryable),
-		ticketPath("403 echoing the request", azEcho(403), true, "a.test", permanent),
+		ticketPath("403 echoing the request", echoHandler(403), true, "a.test", permanent),
 	)
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
-			secret := azCanary()
+			secret := newCanary()
 			c, u, ctx := p.run(t, secret)
-			logs := &azLogBuffer{}
+			logs := &logBuffer{}
 			c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.Level(-100)}))
-			var attempts azAttempts
+			var attempts attemptLog
 			c.OnAttempt = attempts.add
 			if pu, perr := url.Parse(u); perr == nil && pu.Host != "" {
 				// The stream URL's user info holds the secret too.
@@ -755,7 +755,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "sse: ") && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("error lacks the sse: prefix: %v", err)
 			}
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			// Redacted URLs keep scheme, host, path and parameter names.
 			var se *StatusError
 			if errors.As(err, &se) && (!strings.HasPrefix(se.URL, "https://a.test:") || !strings.Contains(se.URL, "/events?") || !strings.Contains(se.URL, "key=REDACTED")) {
@@ -766,7 +766,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 				if strings.Contains(a.URL, secret) {
 					t.Errorf("secret in Attempt.URL: %s", a.URL)
 				}
-				azCheckNoSecret(t, a.Err, secret)
+				assertNoSecret(t, a.Err, secret)
 			}
 			attempts.mu.Unlock()
 			if text := logs.String(); strings.Contains(text, secret) || strings.Contains(text, url.QueryEscape(secret)) {
@@ -777,24 +777,24 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 	}
 }
 
-// azBadLocation answers 302 with a Location net/http cannot parse: prefix
+// badLocationHandler answers 302 with a Location net/http cannot parse: prefix
 // followed by the request's query, as careless servers echo it.
-func azBadLocation(prefix string) http.HandlerFunc {
+func badLocationHandler(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Location"] = []string{prefix + r.URL.RawQuery}
 		w.WriteHeader(http.StatusFound)
 	}
 }
 
-// azRawSource is an AuthSource that writes whatever it is told, unchecked.
-type azRawSource func(req *http.Request)
+// rawSource is an AuthSource that writes whatever it is told, unchecked.
+type rawSource func(req *http.Request)
 
-func (f azRawSource) Authorize(_ context.Context, req *http.Request) error { f(req); return nil }
-func (f azRawSource) Refresh(context.Context, *http.Response) error        { return nil }
+func (f rawSource) Authorize(_ context.Context, req *http.Request) error { f(req); return nil }
+func (f rawSource) Refresh(context.Context, *http.Response) error        { return nil }
 
 func TestSecurityControlCharactersNeverSent(t *testing.T) {
-	events := azNewOrigin(t, false)
-	tickets := azNewOrigin(t, false)
+	events := newTestOrigin(t, false)
+	tickets := newTestOrigin(t, false)
 	for _, tc := range []struct {
 		name   string
 		client func(secret string) *Client
@@ -818,21 +818,21 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 			return &Client{Auth: &TicketSource{URL: tickets.URL("127.0.0.1", "/ticket")}}
 		}},
 		{"raw header LF (client check)", func(s string) *Client {
-			return &Client{Auth: azRawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{s + "\nX-Evil: 1"} })}
+			return &Client{Auth: rawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{s + "\nX-Evil: 1"} })}
 		}},
 		{"raw query NUL (client check)", func(s string) *Client {
-			return &Client{Auth: azRawSource(func(r *http.Request) { r.URL.RawQuery = "token=" + s + "%00" })}
+			return &Client{Auth: rawSource(func(r *http.Request) { r.URL.RawQuery = "token=" + s + "%00" })}
 		}},
 		{"raw query CRLF (client check)", func(s string) *Client {
-			return &Client{Auth: azRawSource(func(r *http.Request) { r.URL.RawQuery = "token=" + s + "%0D%0AX" })}
+			return &Client{Auth: rawSource(func(r *http.Request) { r.URL.RawQuery = "token=" + s + "%0D%0AX" })}
 		}},
 		{"Last-Event-ID LF", func(s string) *Client {
 			return &Client{LastEventID: s + "\nX-Evil: 1"}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			events.serve(azServeEvents)
+			secret := newCanary()
+			events.serve(serveOneEvent)
 			c := tc.client(secret)
 			c.MaxRetries = 1
 			st, err := c.Connect(context.Background(), events.URL("127.0.0.1", "/events"))
@@ -843,7 +843,7 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 			if !isPermanent(err) && !strings.Contains(tc.name, "Last-Event-ID") {
 				t.Errorf("not permanent: %v", err)
 			}
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 			if n := len(events.requests()); n != 0 {
 				t.Fatalf("the stream request was sent (%d requests): %+v", n, events.requests())
 			}
@@ -852,8 +852,8 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 }
 
 func TestSecurityQueryCredentialNoStore(t *testing.T) {
-	events := azNewOrigin(t, false)
-	tickets := azNewOrigin(t, false)
+	events := newTestOrigin(t, false)
+	tickets := newTestOrigin(t, false)
 	var n atomic.Int32
 	tickets.serve(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, `{"ticket":"t%d"}`, n.Add(1)) })
 	for _, tc := range []struct {
@@ -861,15 +861,15 @@ func TestSecurityQueryCredentialNoStore(t *testing.T) {
 		auth AuthSource
 		want string
 	}{
-		{"query token", QueryToken("", func(context.Context) (string, error) { return azCanary(), nil }), "no-store"},
+		{"query token", QueryToken("", func(context.Context) (string, error) { return newCanary(), nil }), "no-store"},
 		{"ticket", &TicketSource{URL: tickets.URL("127.0.0.1", "/ticket")}, "no-store"},
 		{"combined", Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })), "no-store"},
-		{"header only (control)", Headers(http.Header{"X-Api-Key": {azCanary()}}), "no-cache"},
+		{"header only (control)", Headers(http.Header{"X-Api-Key": {newCanary()}}), "no-cache"},
 		{"no auth (control)", nil, "no-cache"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			events.serve(azServeEvents)
-			azOpenOne(t, &Client{Auth: tc.auth}, events.URL("127.0.0.1", "/events"))
+			events.serve(serveOneEvent)
+			openOne(t, &Client{Auth: tc.auth}, events.URL("127.0.0.1", "/events"))
 			rs := events.requests()
 			if len(rs) != 1 {
 				t.Fatalf("%d requests", len(rs))

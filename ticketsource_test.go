@@ -16,18 +16,18 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// azTicketEndpoint serves tickets "t<N>" as {"ticket": ...}, or handle's
+// ticketEndpoint serves tickets "t<N>" as {"ticket": ...}, or handle's
 // answer when handle returns a non-zero code. It records the last method.
-type azTicketEndpoint struct {
+type ticketEndpoint struct {
 	*httptest.Server
 	hits   atomic.Int32
 	method atomic.Value
 	handle func(n int32, w http.ResponseWriter, r *http.Request) bool
 }
 
-func azNewTicketEndpoint(t *testing.T, handle func(n int32, w http.ResponseWriter, r *http.Request) bool) *azTicketEndpoint {
+func newTicketEndpoint(t *testing.T, handle func(n int32, w http.ResponseWriter, r *http.Request) bool) *ticketEndpoint {
 	t.Helper()
-	e := &azTicketEndpoint{handle: handle}
+	e := &ticketEndpoint{handle: handle}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := e.hits.Add(1)
 		e.method.Store(r.Method)
@@ -42,10 +42,10 @@ func azNewTicketEndpoint(t *testing.T, handle func(n int32, w http.ResponseWrite
 }
 
 func TestTicketSourceFreshTicketEveryAttempt(t *testing.T) {
-	e := azNewTicketEndpoint(t, nil)
+	e := newTicketEndpoint(t, nil)
 	src := &TicketSource{URL: e.URL + "/ticket"}
 	for i := 1; i <= 3; i++ {
-		req, err := azAuthorize(t, src)
+		req, err := authorizeRequest(t, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,12 +64,12 @@ func TestTicketSourceFreshTicketEveryAttempt(t *testing.T) {
 }
 
 func TestTicketSourceOptions(t *testing.T) {
-	e := azNewTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
+	e := newTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
 		fmt.Fprintf(w, `{"data":{"x":1},"sse_ticket":"k%d"}`, n)
 		return true
 	})
 	src := &TicketSource{URL: e.URL, Method: http.MethodGet, Field: "sse_ticket", Param: "t"}
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +106,13 @@ func TestTicketSourceErrors(t *testing.T) {
 		{"NUL", func(w http.ResponseWriter, s string) { fmt.Fprintf(w, `{"ticket":"%s\u0000"}`, s) }, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := azCanary()
-			e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
+			secret := newCanary()
+			e := newTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
 				tc.answer(w, secret)
 				return true
 			})
 			src := &TicketSource{URL: e.URL + "/ticket?api_key=" + secret, MaxSize: tc.maxSize}
-			req, err := azAuthorize(t, src)
+			req, err := authorizeRequest(t, src)
 			if err == nil {
 				t.Fatalf("Authorize succeeded: %q", req.URL.RawQuery)
 			}
@@ -125,20 +125,20 @@ func TestTicketSourceErrors(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "sse: ") {
 				t.Errorf("error lacks the sse: prefix: %v", err)
 			}
-			azCheckNoSecret(t, err, secret)
+			assertNoSecret(t, err, secret)
 		})
 	}
 }
 
 func TestTicketSourceNetworkError(t *testing.T) {
-	secret := azCanary()
-	e := azNewTicketEndpoint(t, nil)
+	secret := newCanary()
+	e := newTicketEndpoint(t, nil)
 	e.Close()
-	_, err := azAuthorize(t, &TicketSource{URL: e.URL + "/ticket?k=" + secret})
+	_, err := authorizeRequest(t, &TicketSource{URL: e.URL + "/ticket?k=" + secret})
 	if err == nil || isPermanent(err) {
 		t.Fatalf("endpoint down: %v, want a retryable error", err)
 	}
-	azCheckNoSecret(t, err, secret)
+	assertNoSecret(t, err, secret)
 	if !strings.Contains(err.Error(), "k=REDACTED") {
 		t.Errorf("error lacks the redacted URL: %v", err)
 	}
@@ -152,7 +152,7 @@ func TestTicketSourceBadConfig(t *testing.T) {
 		{URL: "http://[::1"},
 		{URL: "http://127.0.0.1:1/", Method: "BAD METHOD"},
 	} {
-		_, err := azAuthorize(t, src)
+		_, err := authorizeRequest(t, src)
 		if !isPermanent(err) {
 			t.Errorf("%+v: Authorize %v, want permanent", src, err)
 		}
@@ -164,7 +164,7 @@ func TestTicketSourceBadConfig(t *testing.T) {
 
 func TestTicketSourceHonoursContext(t *testing.T) {
 	arrived := make(chan struct{})
-	e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
+	e := newTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
 		close(arrived)
 		<-r.Context().Done() // hold the answer until the client gives up
 		return true
@@ -189,10 +189,10 @@ func TestTicketSourceHonoursContext(t *testing.T) {
 func TestTicketSourceEndpointCredentials(t *testing.T) {
 	// The ticket endpoint wants a bearer token; it refuses tok1 (revoked).
 	var fetches atomic.Int32
-	bearer := Bearer(azTokenFunc(func() (*oauth2.Token, error) {
+	bearer := Bearer(tokenFunc(func() (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: fmt.Sprint("tok", fetches.Add(1))}, nil
 	}))
-	e := azNewTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
+	e := newTicketEndpoint(t, func(n int32, w http.ResponseWriter, r *http.Request) bool {
 		if r.Header.Get("Authorization") != "Bearer tok2" {
 			http.Error(w, "revoked", http.StatusUnauthorized)
 			return true
@@ -200,7 +200,7 @@ func TestTicketSourceEndpointCredentials(t *testing.T) {
 		return false
 	})
 	src := &TicketSource{URL: e.URL, Auth: bearer}
-	req, err := azAuthorize(t, src)
+	req, err := authorizeRequest(t, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,57 +210,57 @@ func TestTicketSourceEndpointCredentials(t *testing.T) {
 
 	// An endpoint that refuses every token: one refresh, then permanent.
 	fetches.Store(10)
-	refusing := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
+	refusing := newTicketEndpoint(t, func(_ int32, w http.ResponseWriter, _ *http.Request) bool {
 		http.Error(w, "no", http.StatusUnauthorized)
 		return true
 	})
-	_, err = azAuthorize(t, &TicketSource{URL: refusing.URL, Auth: bearer})
+	_, err = authorizeRequest(t, &TicketSource{URL: refusing.URL, Auth: bearer})
 	if !isPermanent(err) || refusing.hits.Load() != 2 {
 		t.Fatalf("err %v after %d requests; want permanent after 2", err, refusing.hits.Load())
 	}
 }
 
 func TestTicketSourceUsesHTTPClient(t *testing.T) {
-	e := azNewTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
+	e := newTicketEndpoint(t, func(_ int32, w http.ResponseWriter, r *http.Request) bool {
 		if r.Header.Get("X-Via") != "custom" {
 			http.Error(w, "no", http.StatusForbidden)
 			return true
 		}
 		return false
 	})
-	hc := &http.Client{Transport: azHeaderRT{http.DefaultTransport}}
+	hc := &http.Client{Transport: viaHeaderTransport{http.DefaultTransport}}
 	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if _, err := azAuthorize(t, &TicketSource{URL: e.URL, HTTPClient: hc}); err != nil {
+	if _, err := authorizeRequest(t, &TicketSource{URL: e.URL, HTTPClient: hc}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// azHeaderRT adds X-Via: custom to every request.
-type azHeaderRT struct{ base http.RoundTripper }
+// viaHeaderTransport adds X-Via: custom to every request.
+type viaHeaderTransport struct{ base http.RoundTripper }
 
-func (rt azHeaderRT) RoundTrip(r *http.Request) (*http.Response, error) {
+func (rt viaHeaderTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("X-Via", "custom")
 	return rt.base.RoundTrip(r)
 }
 
 func TestTicketSourceEndToEnd(t *testing.T) {
-	clk := azNewClock()
-	as, srv := azAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute, Events: 3})
+	clk := newFakeClock()
+	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute, Events: 3})
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
-	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(azFreshSource(cfg))}
-	st, err := azFastClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
+	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(freshTokenSource(cfg))}
+	st, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	// Three events per connection: reconnects with a new ticket each time.
-	azReadUntil(t, st, 1, 7)
+	readInOrder(t, st, 1, 7)
 	// The bearer token behind the tickets expires: the open stream gets
 	// auth_expired, the ticket endpoint refuses the cached token once, and
 	// the source refreshes it and buys a ticket with the new one.
 	clk.Advance(2 * time.Minute)
-	azReadUntil(t, st, 8, 12)
+	readInOrder(t, st, 8, 12)
 	s := as.Stats()
 	if s.TicketReplays != 0 || s.TicketsIssued != s.StreamsOpened || s.StreamsOpened < 5 || s.Expired < 1 || s.TokensIssued != 2 {
 		t.Fatalf("server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
