@@ -2,7 +2,6 @@ package sse
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,76 +21,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
-
-// newCanary returns a fresh random secret to look for where it must not be.
-func newCanary() string {
-	return "CANARY" + rand.Text()
-}
-
-// assertNoSecret fails t when secret appears in err's text in any verb, in
-// any error of its chain, or in the URL of a *url.Error in the chain; it
-// also fails when the text is 1 KiB or more.
-func assertNoSecret(t *testing.T, err error, secret string) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
-		s := fmt.Sprintf(verb, err)
-		if strings.Contains(s, secret) || strings.Contains(s, url.QueryEscape(secret)) {
-			t.Errorf("secret in error (%s): %s", verb, s)
-		}
-	}
-	if n := len(err.Error()); n >= 1024 {
-		t.Errorf("error string is %d bytes: %.200s…", n, err.Error())
-	}
-	var walk func(e error, depth int)
-	walk = func(e error, depth int) {
-		if e == nil || depth > 32 {
-			return
-		}
-		if s := e.Error(); strings.Contains(s, secret) {
-			t.Errorf("secret in chained %T: %s", e, s)
-		}
-		if ue, ok := e.(*url.Error); ok && strings.Contains(ue.URL, secret) {
-			t.Errorf("secret in url.Error.URL: %s", ue.URL)
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap(), depth+1)
-		case interface{ Unwrap() []error }:
-			for _, c := range u.Unwrap() {
-				walk(c, depth+1)
-			}
-		}
-	}
-	walk(err, 0)
-	var ue *url.Error
-	if errors.As(err, &ue) && strings.Contains(ue.URL, secret) {
-		t.Errorf("secret in url.Error.URL: %s", ue.URL)
-	}
-}
-
-// tokenFunc is an oauth2.TokenSource made of a function.
-type tokenFunc func() (*oauth2.Token, error)
-
-func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
-
-// rejectedResponse returns a 401 response to a request that carried header.
-func rejectedResponse(header, value string) *http.Response {
-	req := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
-	if header != "" {
-		req.Header.Set(header, value)
-	}
-	return &http.Response{StatusCode: http.StatusUnauthorized, Request: req, Header: http.Header{}}
-}
-
-// authorizeRequest runs src.Authorize on a fresh request and returns it.
-func authorizeRequest(t *testing.T, src AuthSource) (*http.Request, error) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "https://example.test/events?x=1", nil)
-	return req, src.Authorize(context.Background(), req)
-}
 
 // tokenEndpoint serves an OAuth2 token endpoint that answers each request
 // with access token "tok<N>" (N counting from 1), or with handle's answer
@@ -121,12 +50,6 @@ func newTokenEndpoint(t *testing.T, handle func(n int32, r *http.Request) (int, 
 	}))
 	t.Cleanup(e.Close)
 	return e
-}
-
-// freshTokenSource returns a TokenSource that asks cfg's endpoint on every
-// call, the fix Bearer's documentation recommends.
-func freshTokenSource(cfg *clientcredentials.Config) oauth2.TokenSource {
-	return tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(context.Background()) })
 }
 
 func TestBearerAuthorizeCachesToken(t *testing.T) {
@@ -564,15 +487,6 @@ func TestCookiesRefusesControlCharacters(t *testing.T) {
 	}
 }
 
-// fixedJar is a CookieJar that returns fixed cookies, unchecked.
-type fixedJar struct {
-	u *url.URL
-	c []*http.Cookie
-}
-
-func (j fixedJar) SetCookies(*url.URL, []*http.Cookie) {}
-func (j fixedJar) Cookies(*url.URL) []*http.Cookie     { return j.c }
-
 func TestHeaders(t *testing.T) {
 	h := http.Header{"X-Api-Key": {"k1"}, "X-Multi": {"a", "b"}}
 	src := Headers(h)
@@ -666,94 +580,6 @@ func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
 }
 
 // End-to-end: each source against internal/authserver through a Client.
-
-// fakeClock is a settable clock for the reference server.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// newAuthServer starts the reference server with fast events.
-func newAuthServer(t *testing.T, o authserver.Options) (*authserver.Server, *httptest.Server) {
-	t.Helper()
-	if o.Interval == 0 {
-		o.Interval = 2 * time.Millisecond
-	}
-	s := authserver.New(o)
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return s, srv
-}
-
-// fastAuthClient returns a Client with short delays for tests, recording
-// attempts.
-func fastAuthClient(auth AuthSource, attempts *attemptLog) *Client {
-	c := &Client{Auth: auth, RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond}
-	if attempts != nil {
-		c.OnAttempt = attempts.add
-	}
-	return c
-}
-
-// attemptLog records Client.OnAttempt calls.
-type attemptLog struct {
-	mu  sync.Mutex
-	all []Attempt
-}
-
-func (a *attemptLog) add(at Attempt) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.all = append(a.all, at)
-}
-
-func (a *attemptLog) statuses() []int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []int
-	for _, at := range a.all {
-		var st *StatusError
-		switch {
-		case at.Ended:
-			continue // the end of a connection, not an attempt
-		case at.Err == nil:
-			out = append(out, 200)
-		case errors.As(at.Err, &st):
-			out = append(out, st.Code)
-		default:
-			out = append(out, -1)
-		}
-	}
-	return out
-}
-
-// readInOrder reads events until one with ID >= last and checks that the
-// IDs so far are 1, 2, 3, … with no gap and no duplicate.
-func readInOrder(t *testing.T, st *Stream, from, last int) {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	want := from
-	for want <= last {
-		select {
-		case ev, ok := <-st.Events():
-			if !ok {
-				t.Fatalf("stream ended before event %d: %v", want, st.Err())
-			}
-			if ev.ID != strconv.Itoa(want) || ev.Data != "event "+strconv.Itoa(want) || ev.Type != "message" {
-				t.Fatalf("got event %+v, want ID %d (no gap, no duplicate)", ev, want)
-			}
-			want++
-		case <-timeout:
-			t.Fatalf("timed out waiting for event %d", want)
-		}
-	}
-}
 
 func TestBearerEndToEndExpiryMidStream(t *testing.T) {
 	clk := newFakeClock()

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,16 +90,6 @@ func mixedEvent(req, id int) string {
 	return fmt.Sprintf(": keep-alive %d\r\nid: %d\r\nevent: mixed\rdata: é€😀 %d\ndata:\r\nunknown: x\n\r\n", id, id, id)
 }
 
-// newServer starts an httptest server that is closed at the end of t.
-func newServer(t testing.TB, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // newProxy starts a fault proxy to srv that is closed at the end of t.
 func newProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
 	t.Helper()
@@ -110,35 +99,6 @@ func newProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
-}
-
-// noKeepAliveTransport returns a transport without keep-alive, so that the
-// proxy's connection numbers are request numbers; its idle connections
-// are closed at the end of t.
-func noKeepAliveTransport(t testing.TB) *http.Transport {
-	tr := &http.Transport{DisableKeepAlives: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	return tr
-}
-
-// fastRetryClient retries after about a millisecond.
-func fastRetryClient(tr http.RoundTripper) *sse.Client {
-	return &sse.Client{
-		HTTPClient:    &http.Client{Transport: tr},
-		RetryDelay:    time.Millisecond,
-		MinRetryDelay: time.Millisecond,
-		MaxRetryDelay: 5 * time.Millisecond,
-		IdleTimeout:   30 * time.Second,
-	}
-}
-
-// testContext returns a context that ends with t, or after ten minutes, so that
-// a client that never gives up cannot hang the suite (the full sizes under
-// -race on a loaded 2-core machine take minutes).
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // collectEvents receives until the stream's channel closes.
@@ -173,15 +133,6 @@ func chaosSeed(t testing.TB) uint64 {
 	}
 	t.Logf("seed %d (replay with SSE_CHAOS_SEED=%d)", seed, seed)
 	return seed
-}
-
-// liveHeap returns the live heap after a full collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 // TestChaosCutMidEvent cuts the first connection after a random number of

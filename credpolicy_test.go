@@ -471,14 +471,6 @@ func TestWireCheckRFC9110(t *testing.T) {
 	require.Equal(t, before+1, calls.Load())
 }
 
-// policyTokenSource fetches a new token from cfg on every call, through the
-// credential policy's client (trusting the test certificate), the way
-// ssecat does.
-func policyTokenSource(t *testing.T, cfg *clientcredentials.Config, allowInsecure bool) oauth2.TokenSource {
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(trustingHTTPClient(t), allowInsecure))
-	return tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })
-}
-
 // serveToken answers with an access token.
 func serveToken(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

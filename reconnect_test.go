@@ -16,74 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rtFunc is a RoundTripper made of a function: the fake network of the
-// synctest tests, where time is virtual and exact.
-type rtFunc func(*http.Request) (*http.Response, error)
-
-func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// scriptedTransport serves scripted responses and records when each attempt came.
-type scriptedTransport struct {
-	mu       sync.Mutex
-	times    []time.Time
-	reqs     []*http.Request
-	response func(n int, req *http.Request) *http.Response
-}
-
-func (s *scriptedTransport) client() *http.Client {
-	return &http.Client{Transport: rtFunc(func(req *http.Request) (*http.Response, error) {
-		s.mu.Lock()
-		s.times = append(s.times, time.Now())
-		s.reqs = append(s.reqs, req)
-		n := len(s.times)
-		s.mu.Unlock()
-		resp := s.response(n, req)
-		resp.Request = req
-		return resp, nil
-	})}
-}
-
-func (s *scriptedTransport) gaps() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []time.Duration
-	for i := 1; i < len(s.times); i++ {
-		out = append(out, s.times[i].Sub(s.times[i-1]))
-	}
-	return out
-}
-
-func (s *scriptedTransport) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.times)
-}
-
-func streamResponse(body string) *http.Response {
-	return &http.Response{
-		StatusCode: 200,
-		Header:     http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}},
-		Body:       io.NopCloser(strings.NewReader(body)),
-	}
-}
-
-func statusResponse(code int, header ...string) *http.Response {
-	h := http.Header{}
-	for i := 0; i+1 < len(header); i += 2 {
-		h.Set(header[i], header[i+1])
-	}
-	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader("nope"))}
-}
-
-// drainEvents reads events until the channel closes.
-func drainEvents(s *Stream) []Event {
-	var out []Event
-	for ev := range s.Events() {
-		out = append(out, ev)
-	}
-	return out
-}
-
 func TestRetryFieldIsHonouredAndPersists(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sc := &scriptedTransport{response: func(n int, _ *http.Request) *http.Response {
@@ -385,11 +317,6 @@ func TestAuthErrorsRetriedUnlessPermanent(t *testing.T) {
 		assert.Equal(t, 0, sc.count(), "no request without credentials")
 	})
 }
-
-type authFunc func() error
-
-func (f authFunc) Authorize(context.Context, *http.Request) error { return f() }
-func (f authFunc) Refresh(context.Context, *http.Response) error  { return nil }
 
 func TestIdleTimeoutReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
