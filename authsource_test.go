@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -63,33 +64,28 @@ func TestBearerAuthorizeCachesToken(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
-			if err := src.Authorize(context.Background(), req); err != nil || req.Header.Get("Authorization") != "Bearer tok1" {
-				t.Errorf("Authorize: %v, %q", err, req.Header.Get("Authorization"))
-			}
+			err := src.Authorize(context.Background(), req)
+			assert.NoError(t, err, "Authorize: %v, %q", err, req.Header.Get("Authorization"))
+			assert.Equal(t, "Bearer tok1", req.Header.Get("Authorization"), "Authorize: %v, %q", err, req.Header.Get("Authorization"))
 		}()
 	}
 	wg.Wait()
 	for i := 0; i < 3; i++ {
 		req, err := authorizeRequest(t, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := req.Header.Get("Authorization"); got != "Bearer tok1" {
-			t.Fatalf("Authorization = %q, want Bearer tok1", got)
-		}
+		require.NoError(t, err)
+		got := req.Header.Get("Authorization")
+		require.Equal(t, "Bearer tok1", got, "Authorization = %q, want Bearer tok1", got)
 	}
-	if n := e.hits.Load(); n != 1 {
-		t.Fatalf("token endpoint hit %d times, want 1", n)
-	}
+	n := e.hits.Load()
+	require.Equal(t, int32(1), n, "token endpoint hit %d times, want 1", n)
 }
 
 func TestBearerRefreshOnce(t *testing.T) {
 	e := newTokenEndpoint(t, nil)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
 	src := Bearer(freshTokenSource(cfg))
-	if _, err := authorizeRequest(t, src); err != nil {
-		t.Fatal(err)
-	}
+	_, err := authorizeRequest(t, src)
+	require.NoError(t, err)
 
 	// 20 streams sharing the source are refused tok1 at once.
 	const n = 20
@@ -111,59 +107,38 @@ func TestBearerRefreshOnce(t *testing.T) {
 	done.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Errorf("Refresh: %v", err)
-		}
+		assert.NoError(t, err, "Refresh: %v", err)
 	}
-	if got := e.hits.Load(); got != 2 {
-		t.Fatalf("token endpoint hit %d times for %d concurrent refusals, want 2 (first token + one refresh)", got, n)
-	}
+	got := e.hits.Load()
+	require.Equal(t, int32(2), got, "token endpoint hit %d times for %d concurrent refusals, want 2 (first token + one refresh)", got, n)
 	req, err := authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := req.Header.Get("Authorization"); got != "Bearer tok2" {
-		t.Fatalf("after Refresh, Authorization = %q, want Bearer tok2", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "Bearer tok2", req.Header.Get("Authorization"), "after Refresh, Authorization")
 
 	// A late refusal of the replaced token fetches nothing.
-	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.hits.Load(); got != 2 {
-		t.Fatalf("Refresh of an already replaced token fetched: %d hits", got)
-	}
+	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")))
+	got = e.hits.Load()
+	require.Equal(t, int32(2), got, "Refresh of an already replaced token fetched: %d hits", got)
 	// A refusal of the current one fetches again.
-	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok2")); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.hits.Load(); got != 3 {
-		t.Fatalf("Refresh of the current token: %d hits, want 3", got)
-	}
+	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok2")))
+	got = e.hits.Load()
+	require.Equal(t, int32(3), got, "Refresh of the current token: %d hits, want 3", got)
 }
 
 func TestBearerReuseTokenSourceIsPermanent(t *testing.T) {
 	e := newTokenEndpoint(t, nil)
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: e.URL}
 	src := Bearer(cfg.TokenSource(context.Background())) // a ReuseTokenSource
-	if _, err := authorizeRequest(t, src); err != nil {
-		t.Fatal(err)
-	}
-	err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1"))
+	_, err := authorizeRequest(t, src)
+	require.NoError(t, err)
+	err = src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1"))
 	var perm *PermanentError
-	if !errors.As(err, &perm) {
-		t.Fatalf("Refresh with a caching source: %v, want a *PermanentError", err)
-	}
-	if !strings.Contains(err.Error(), "fetches a new token on every call") {
-		t.Fatalf("error does not say what to pass instead: %v", err)
-	}
-	if !strings.HasPrefix(err.Error(), "sse: ") {
-		t.Fatalf("error lacks the sse: prefix: %v", err)
-	}
+	require.ErrorAs(t, err, &perm, "Refresh with a caching source: %v, want a *PermanentError", err)
+	require.Contains(t, err.Error(), "fetches a new token on every call", "error does not say what to pass instead: %v", err)
+	require.True(t, strings.HasPrefix(err.Error(), "sse: "), "error lacks the sse: prefix: %v", err)
 	// The refused token is not handed out again.
-	if _, err := authorizeRequest(t, src); !errors.As(err, &perm) {
-		t.Fatalf("Authorize after the refusal: %v, want a *PermanentError", err)
-	}
+	_, err = authorizeRequest(t, src)
+	require.ErrorAs(t, err, &perm, "Authorize after the refusal: %v, want a *PermanentError", err)
 }
 
 func TestBearerRefreshTokenFlow(t *testing.T) {
@@ -178,28 +153,19 @@ func TestBearerRefreshTokenFlow(t *testing.T) {
 	expired := &oauth2.Token{AccessToken: "old", RefreshToken: "rt0", Expiry: time.Now().Add(-time.Hour)}
 	src := Bearer(cfg.TokenSource(context.Background(), expired))
 	req, err := authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := req.Header.Get("Authorization"); got != "Bearer tok1" {
-		t.Fatalf("Authorization = %q, want the refreshed Bearer tok1", got)
-	}
-	if g, _ := grants.Load(int32(1)); g != "refresh_token rt0" {
-		t.Fatalf("first grant = %q, want refresh_token rt0", g)
-	}
-	if err := src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	got := req.Header.Get("Authorization")
+	require.Equal(t, "Bearer tok1", got, "Authorization = %q, want the refreshed Bearer tok1", got)
+	g, _ := grants.Load(int32(1))
+	require.Equal(t, "refresh_token rt0", g, "first grant = %q, want refresh_token rt0", g)
+	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("Authorization", "Bearer tok1")))
 	req, err = authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := req.Header.Get("Authorization"); got == "Bearer tok1" || !strings.HasPrefix(got, "Bearer tok") {
-		t.Fatalf("after Refresh, Authorization = %q, want a new token", got)
-	}
-	if g, _ := grants.Load(int32(2)); g != "refresh_token rt1" {
-		t.Fatalf("second grant = %q, want refresh_token rt1 (the rotated one)", g)
-	}
+	require.NoError(t, err)
+	got = req.Header.Get("Authorization")
+	require.NotEqual(t, "Bearer tok1", got, "after Refresh, Authorization = %q, want a new token", got)
+	require.True(t, strings.HasPrefix(got, "Bearer tok"), "after Refresh, Authorization = %q, want a new token", got)
+	g, _ = grants.Load(int32(2))
+	require.Equal(t, "refresh_token rt1", g, "second grant = %q, want refresh_token rt1 (the rotated one)", g)
 }
 
 func TestBearerTokenEndpointErrors(t *testing.T) {
@@ -225,16 +191,12 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 			})
 			cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: secret, TokenURL: e.URL, AuthStyle: oauth2.AuthStyleInParams}
 			_, err := authorizeRequest(t, Bearer(freshTokenSource(cfg)))
-			if err == nil {
-				t.Fatal("Authorize succeeded")
-			}
+			require.Error(t, err, "Authorize succeeded")
 			assertNoSecret(t, err, secret)
-			if got := isPermanent(err); got != tc.permanent {
-				t.Errorf("permanent = %v, want %v: %v", got, tc.permanent, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sse: ") {
-				t.Errorf("error %q does not start with sse: and say %q", err, tc.want)
-			}
+			got := isPermanent(err)
+			assert.Equal(t, tc.permanent, got, "permanent = %v, want %v: %v", got, tc.permanent, err)
+			assert.Contains(t, err.Error(), tc.want, "error %q does not start with sse: and say %q", err, tc.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "sse: "), "error %q does not start with sse: and say %q", err, tc.want)
 		})
 	}
 }
@@ -245,13 +207,10 @@ func TestBearerNetworkErrorRedactsURL(t *testing.T) {
 	e.Close() // connection refused from now on
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "s", TokenURL: e.URL + "/token?key=" + secret}
 	_, err := authorizeRequest(t, Bearer(freshTokenSource(cfg)))
-	if err == nil || isPermanent(err) {
-		t.Fatalf("Authorize with the endpoint down: %v, want a retryable error", err)
-	}
+	require.Error(t, err, "Authorize with the endpoint down: %v, want a retryable error", err)
+	require.False(t, isPermanent(err), "Authorize with the endpoint down: %v, want a retryable error", err)
 	assertNoSecret(t, err, secret)
-	if !strings.Contains(err.Error(), "key=REDACTED") {
-		t.Errorf("error does not show the redacted URL: %v", err)
-	}
+	assert.Contains(t, err.Error(), "key=REDACTED", "error does not show the redacted URL: %v", err)
 }
 
 func TestBearerHonoursContext(t *testing.T) {
@@ -270,39 +229,30 @@ func TestBearerHonoursContext(t *testing.T) {
 	cancel()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Authorize after cancel: %v, want context.Canceled", err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "Authorize after cancel: %v, want context.Canceled", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("Authorize did not return after its context was cancelled")
+		require.Fail(t, "Authorize did not return after its context was cancelled")
 	}
 	// Refresh also returns at once while the call is still blocked.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if err := src.Refresh(ctx2, rejectedResponse("", "")); !errors.Is(err, context.Canceled) && err != nil {
-		t.Fatalf("Refresh with a cancelled context: %v", err)
+	if err := src.Refresh(ctx2, rejectedResponse("", "")); err != nil {
+		require.ErrorIs(t, err, context.Canceled, "Refresh with a cancelled context: %v", err)
 	}
 	// The call in flight completes, and its token is used without a second call.
 	close(release)
 	req, err := authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Header.Get("Authorization") != "Bearer late" || calls.Load() != 1 {
-		t.Fatalf("Authorization %q after %d calls, want Bearer late after 1", req.Header.Get("Authorization"), calls.Load())
-	}
+	require.NoError(t, err)
+	require.Equal(t, "Bearer late", req.Header.Get("Authorization"), "Authorization %q after %d calls, want Bearer late after 1", req.Header.Get("Authorization"), calls.Load())
+	require.Equal(t, int32(1), calls.Load(), "Authorization %q after %d calls, want Bearer late after 1", req.Header.Get("Authorization"), calls.Load())
 }
 
 func TestBearerBadTokens(t *testing.T) {
 	for _, tok := range []*oauth2.Token{nil, {}, {AccessToken: "a\r\nX-Evil: 1"}, {AccessToken: "a\x00b"}, {AccessToken: "a\nb"}} {
 		src := Bearer(tokenFunc(func() (*oauth2.Token, error) { return tok, nil }))
 		req, err := authorizeRequest(t, src)
-		if !isPermanent(err) {
-			t.Errorf("token %#v: err = %v, want a *PermanentError", tok, err)
-		}
-		if req.Header.Get("Authorization") != "" {
-			t.Errorf("token %#v was set: %q", tok, req.Header.Get("Authorization"))
-		}
+		assert.True(t, isPermanent(err), "token %#v: err = %v, want a *PermanentError", tok, err)
+		assert.Equal(t, "", req.Header.Get("Authorization"), "token %#v was set: %q", tok, req.Header.Get("Authorization"))
 	}
 }
 
@@ -315,12 +265,9 @@ func TestBearerExpiredCacheFetchesAgain(t *testing.T) {
 	}))
 	for i := 1; i <= 2; i++ {
 		req, err := authorizeRequest(t, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := req.Header.Get("Authorization"), fmt.Sprint("Bearer t", i); got != want {
-			t.Fatalf("attempt %d: %q, want %q", i, got, want)
-		}
+		require.NoError(t, err)
+		got, want := req.Header.Get("Authorization"), fmt.Sprint("Bearer t", i)
+		require.Equal(t, want, got, "attempt %d: %q, want %q", i, got, want)
 	}
 }
 
@@ -331,33 +278,24 @@ func TestQueryToken(t *testing.T) {
 	})
 	for i := 1; i <= 2; i++ {
 		req, err := authorizeRequest(t, src)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		q := req.URL.Query()
-		if q.Get("token") != fmt.Sprint("qt", i) || q.Get("x") != "1" {
-			t.Fatalf("attempt %d: query %q, want token=qt%d and x=1 kept", i, req.URL.RawQuery, i)
-		}
+		require.Equal(t, fmt.Sprint("qt", i), q.Get("token"), "attempt %d: query %q, want token=qt%d and x=1 kept", i, req.URL.RawQuery, i)
+		require.Equal(t, "1", q.Get("x"), "attempt %d: query %q, want token=qt%d and x=1 kept", i, req.URL.RawQuery, i)
 	}
-	if err := src.Refresh(context.Background(), rejectedResponse("", "")); err != nil {
-		t.Fatalf("Refresh: %v", err)
-	}
+	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")), "Refresh")
 
 	custom := QueryToken("access_token", func(context.Context) (string, error) { return "a b&c", nil })
 	req, err := authorizeRequest(t, custom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := req.URL.Query().Get("access_token"); got != "a b&c" {
-		t.Fatalf("custom param = %q", got)
-	}
+	require.NoError(t, err)
+	got := req.URL.Query().Get("access_token")
+	require.Equal(t, "a b&c", got, "custom param = %q", got)
 
 	for _, bad := range []string{"", "a\rb", "a\nb", "a\x00b"} {
 		src := QueryToken("", func(context.Context) (string, error) { return bad, nil })
 		req, err := authorizeRequest(t, src)
-		if !isPermanent(err) || req.URL.Query().Has("token") {
-			t.Errorf("token %q: err %v, query %q; want a *PermanentError and no token", bad, err, req.URL.RawQuery)
-		}
+		assert.True(t, isPermanent(err), "token %q: err %v, query %q; want a *PermanentError and no token", bad, err, req.URL.RawQuery)
+		assert.False(t, req.URL.Query().Has("token"), "token %q: err %v, query %q; want a *PermanentError and no token", bad, err, req.URL.RawQuery)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -365,9 +303,8 @@ func TestQueryToken(t *testing.T) {
 	called := false
 	err = QueryToken("", func(context.Context) (string, error) { called = true; return "x", nil }).
 		Authorize(ctx, httptest.NewRequest(http.MethodGet, "https://example.test/", nil))
-	if !errors.Is(err, context.Canceled) || called {
-		t.Fatalf("cancelled Authorize: %v (called %v)", err, called)
-	}
+	require.ErrorIs(t, err, context.Canceled, "cancelled Authorize: %v (called %v)", err, called)
+	require.False(t, called, "cancelled Authorize: %v (called %v)", err, called)
 }
 
 func TestQueryTokenEndpointErrorRedacted(t *testing.T) {
@@ -384,9 +321,7 @@ func TestQueryTokenEndpointErrorRedacted(t *testing.T) {
 		return tok.AccessToken, nil
 	})
 	_, err := authorizeRequest(t, src)
-	if !isPermanent(err) {
-		t.Fatalf("401 from the token endpoint: %v, want permanent", err)
-	}
+	require.True(t, isPermanent(err), "401 from the token endpoint: %v, want permanent", err)
 	assertNoSecret(t, err, secret)
 }
 
@@ -405,9 +340,7 @@ func newLoginServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 func TestCookies(t *testing.T) {
 	srv, logins := newLoginServer(t)
 	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hc := &http.Client{Jar: jar}
 	login := func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/login", nil)
@@ -417,22 +350,17 @@ func TestCookies(t *testing.T) {
 		}
 		return resp.Body.Close()
 	}
-	if err := login(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, login(context.Background()))
 	src := Cookies(jar, login)
 	req := httptest.NewRequest(http.MethodGet, srv.URL+"/events", nil)
-	if err := src.Authorize(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if got := req.Header.Get("Cookie"); got != "session=s1" {
-		t.Fatalf("Cookie = %q, want session=s1", got)
-	}
+	require.NoError(t, src.Authorize(context.Background(), req))
+	got := req.Header.Get("Cookie")
+	require.Equal(t, "session=s1", got, "Cookie = %q, want session=s1", got)
 	// Another origin gets nothing from the jar.
 	other := httptest.NewRequest(http.MethodGet, "https://example.test/events", nil)
-	if err := src.Authorize(context.Background(), other); err != nil || other.Header.Get("Cookie") != "" {
-		t.Fatalf("other origin: Cookie %q, err %v", other.Header.Get("Cookie"), err)
-	}
+	err = src.Authorize(context.Background(), other)
+	require.NoError(t, err, "other origin: Cookie %q, err %v", other.Header.Get("Cookie"), err)
+	require.Equal(t, "", other.Header.Get("Cookie"), "other origin: Cookie %q, err %v", other.Header.Get("Cookie"), err)
 
 	// 20 concurrent refusals of s1: one relogin.
 	const n = 20
@@ -448,43 +376,36 @@ func TestCookies(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Errorf("Refresh: %v", err)
-		}
+		assert.NoError(t, err, "Refresh: %v", err)
 	}
-	if got := logins.Load(); got != 2 {
-		t.Fatalf("%d logins for %d concurrent refusals, want 2 (first + one relogin)", got, n)
-	}
+	require.Equal(t, int32(2), logins.Load(), "logins for %d concurrent refusals, want 2 (first + one relogin)", n)
 	req2 := httptest.NewRequest(http.MethodGet, srv.URL+"/events", nil)
-	if err := src.Authorize(context.Background(), req2); err != nil || req2.Header.Get("Cookie") != "session=s2" {
-		t.Fatalf("after relogin: Cookie %q, err %v", req2.Header.Get("Cookie"), err)
-	}
+	err = src.Authorize(context.Background(), req2)
+	require.NoError(t, err, "after relogin: Cookie %q, err %v", req2.Header.Get("Cookie"), err)
+	require.Equal(t, "session=s2", req2.Header.Get("Cookie"), "after relogin: Cookie %q, err %v", req2.Header.Get("Cookie"), err)
 
 	// Without a relogin function a refusal is permanent.
 	err = Cookies(jar, nil).Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
-	if !isPermanent(err) {
-		t.Fatalf("Refresh without relogin: %v, want permanent", err)
-	}
+	require.True(t, isPermanent(err), "Refresh without relogin: %v, want permanent", err)
 	// A failing relogin is retryable unless it says otherwise, and cancellation wins.
 	failing := Cookies(jar, func(context.Context) error { return errors.New("login down") })
-	if err := failing.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2}); err == nil || isPermanent(err) || !strings.HasPrefix(err.Error(), "sse: ") {
-		t.Fatalf("failing relogin: %v", err)
-	}
+	err = failing.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
+	require.Error(t, err, "failing relogin: %v", err)
+	require.False(t, isPermanent(err), "failing relogin: %v", err)
+	require.True(t, strings.HasPrefix(err.Error(), "sse: "), "failing relogin: %v", err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	blocked := Cookies(jar, func(ctx context.Context) error { return ctx.Err() })
-	if err := blocked.Refresh(ctx, &http.Response{StatusCode: 401, Request: req2}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Refresh: %v", err)
-	}
+	err = blocked.Refresh(ctx, &http.Response{StatusCode: 401, Request: req2})
+	require.ErrorIs(t, err, context.Canceled, "cancelled Refresh: %v", err)
 }
 
 func TestCookiesRefusesControlCharacters(t *testing.T) {
 	u, _ := url.Parse("https://example.test/")
 	src := Cookies(fixedJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
 	req, err := authorizeRequest(t, src)
-	if !isPermanent(err) || req.Header.Get("Cookie") != "" {
-		t.Fatalf("err %v, Cookie %q", err, req.Header.Get("Cookie"))
-	}
+	require.True(t, isPermanent(err), "err %v, Cookie %q", err, req.Header.Get("Cookie"))
+	require.Equal(t, "", req.Header.Get("Cookie"), "err %v, Cookie %q", err, req.Header.Get("Cookie"))
 }
 
 func TestHeaders(t *testing.T) {
@@ -493,25 +414,18 @@ func TestHeaders(t *testing.T) {
 	h.Set("X-Api-Key", "changed") // Headers copied h
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
 	req.Header.Set("X-Api-Key", "old")
-	if err := src.Authorize(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if got := req.Header.Values("X-Api-Key"); !reflect.DeepEqual(got, []string{"k1"}) {
-		t.Fatalf("X-Api-Key = %q, want [k1]", got)
-	}
-	if got := req.Header.Values("X-Multi"); !reflect.DeepEqual(got, []string{"a", "b"}) {
-		t.Fatalf("X-Multi = %q", got)
-	}
-	if err := src.Refresh(context.Background(), rejectedResponse("", "")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, src.Authorize(context.Background(), req))
+	got := req.Header.Values("X-Api-Key")
+	require.Equal(t, []string{"k1"}, got, "X-Api-Key = %q, want [k1]", got)
+	got = req.Header.Values("X-Multi")
+	require.Equal(t, []string{"a", "b"}, got, "X-Multi = %q", got)
+	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")))
 	for _, bad := range []http.Header{{"X-K": {"a\r\nb"}}, {"X-K": {"a\x00"}}, {"X-K\n": {"v"}}} {
 		req, err := authorizeRequest(t, Headers(bad))
-		if !isPermanent(err) || len(req.Header) != 0 {
-			t.Errorf("%q: err %v, header %q", bad, err, req.Header)
-		}
-		if err != nil && hasCtl(err.Error()) {
-			t.Errorf("control character in error %q", err)
+		assert.True(t, isPermanent(err), "%q: err %v, header %q", bad, err, req.Header)
+		assert.Empty(t, req.Header, "%q: err %v, header %q", bad, err, req.Header)
+		if err != nil {
+			assert.False(t, hasCtl(err.Error()), "control character in error %q", err)
 		}
 	}
 }
@@ -539,28 +453,20 @@ func TestCombine(t *testing.T) {
 	boom := errors.New("sse: boom")
 	src := Combine(spySource{name: "1", log: &log}, nil, spySource{name: "2", log: &log, authErr: boom}, spySource{name: "3", log: &log})
 	req, err := authorizeRequest(t, src)
-	if !errors.Is(err, boom) {
-		t.Fatalf("Authorize: %v, want boom", err)
-	}
-	if got := req.Header.Values("X-Order"); !reflect.DeepEqual(got, []string{"1", "2"}) {
-		t.Fatalf("order %q, want [1 2] (stop at the first error)", got)
-	}
+	require.ErrorIs(t, err, boom, "Authorize: %v, want boom", err)
+	got := req.Header.Values("X-Order")
+	require.Equal(t, []string{"1", "2"}, got, "order %q, want [1 2] (stop at the first error)", got)
 	log = nil
 	perm := &PermanentError{Err: errors.New("sse: gone")}
 	src = Combine(spySource{name: "1", log: &log, refErr: boom}, spySource{name: "2", log: &log}, spySource{name: "3", log: &log, refErr: perm})
 	err = src.Refresh(context.Background(), rejectedResponse("", ""))
-	if !reflect.DeepEqual(log, []string{"R1", "R2", "R3"}) {
-		t.Fatalf("Refresh calls %q, want every source", log)
-	}
-	if !errors.Is(err, boom) || !errors.Is(err, perm) || !isPermanent(err) {
-		t.Fatalf("Refresh: %v, want both errors joined, permanent", err)
-	}
-	if err := Combine().Refresh(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := authorizeRequest(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil }))); err != nil {
-		t.Fatal(err)
-	}
+	require.Equal(t, []string{"R1", "R2", "R3"}, log, "Refresh calls %q, want every source", log)
+	require.ErrorIs(t, err, boom, "Refresh: %v, want both errors joined, permanent", err)
+	require.ErrorIs(t, err, perm, "Refresh: %v, want both errors joined, permanent", err)
+	require.True(t, isPermanent(err), "Refresh: %v, want both errors joined, permanent", err)
+	require.NoError(t, Combine().Refresh(context.Background(), nil))
+	_, err = authorizeRequest(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })))
+	require.NoError(t, err)
 }
 
 func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
@@ -573,9 +479,7 @@ func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
 		req.URL.RawQuery = tc.raw
 		setQuery(req, "token", "a b&")
-		if req.URL.RawQuery != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.raw, req.URL.RawQuery, tc.want)
-		}
+		assert.Equal(t, tc.want, req.URL.RawQuery, "%q: got %q, want %q", tc.raw, req.URL.RawQuery, tc.want)
 	}
 }
 
@@ -587,23 +491,21 @@ func TestBearerEndToEndExpiryMidStream(t *testing.T) {
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
 	var attempts attemptLog
 	st, err := fastAuthClient(Bearer(freshTokenSource(cfg)), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	readInOrder(t, st, 1, 3)
 	clk.Advance(2 * time.Minute) // the token expires: auth_expired, then close
 	readInOrder(t, st, 4, 10)
-	if n, err := strconv.Atoi(st.LastEventID()); err != nil || n < 10 {
-		t.Fatalf("LastEventID %q, want 10 or more", st.LastEventID())
-	}
+	n, err := strconv.Atoi(st.LastEventID())
+	require.NoError(t, err, "LastEventID %q, want 10 or more", st.LastEventID())
+	require.GreaterOrEqual(t, n, 10, "LastEventID %q, want 10 or more", st.LastEventID())
 	s := as.Stats()
-	if s.Expired != 1 || s.TokensIssued != 2 || s.StreamsOpened != 2 || s.Rejected != 0 {
-		t.Fatalf("server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
-	}
-	if got := fmt.Sprint(attempts.statuses()); got != "[200 200]" {
-		t.Fatalf("attempts %s, want [200 200] (refresh on auth_expired, then reconnect)", got)
-	}
+	require.Equal(t, 1, s.Expired, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+	require.Equal(t, 2, s.TokensIssued, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+	require.Equal(t, 0, s.Rejected, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+	got := fmt.Sprint(attempts.statuses())
+	require.Equal(t, "[200 200]", got, "attempts %s, want [200 200] (refresh on auth_expired, then reconnect)", got)
 }
 
 func TestBearerEndToEnd401(t *testing.T) {
@@ -621,17 +523,15 @@ func TestBearerEndToEnd401(t *testing.T) {
 	})
 	var attempts attemptLog
 	st, err := fastAuthClient(Bearer(ts), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	readInOrder(t, st, 1, 3)
-	if s := as.Stats(); s.Rejected != 1 || s.StreamsOpened != 1 || calls.Load() != 2 {
-		t.Fatalf("stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
-	}
-	if got := fmt.Sprint(attempts.statuses()); got != "[401 200]" {
-		t.Fatalf("attempts %s, want [401 200]", got)
-	}
+	s := as.Stats()
+	require.Equal(t, 1, s.Rejected, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+	require.Equal(t, 1, s.StreamsOpened, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+	require.Equal(t, int32(2), calls.Load(), "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+	got := fmt.Sprint(attempts.statuses())
+	require.Equal(t, "[401 200]", got, "attempts %s, want [401 200]", got)
 }
 
 func TestBearerEndToEndRefusedAgainIsPermanent(t *testing.T) {
@@ -640,9 +540,9 @@ func TestBearerEndToEndRefusedAgainIsPermanent(t *testing.T) {
 	src := Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unknown"}))
 	_, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/bearer")
 	var ae *AuthError
-	if !isPermanent(err) || !errors.As(err, &ae) || !strings.Contains(err.Error(), "fetches a new token on every call") {
-		t.Fatalf("Connect: %v; want a permanent *AuthError saying what to pass instead", err)
-	}
+	require.True(t, isPermanent(err), "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+	require.ErrorAs(t, err, &ae, "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+	require.Contains(t, err.Error(), "fetches a new token on every call", "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
 }
 
 // loginFunc returns a relogin function that posts the password to /login
@@ -674,28 +574,25 @@ func TestCookiesEndToEnd(t *testing.T) {
 	var attempts attemptLog
 	// No session yet: the first attempt is refused, Refresh logs in.
 	st, err := fastAuthClient(Cookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	readInOrder(t, st, 1, 3)
 	clk.Advance(2 * time.Minute) // the session expires mid-stream
 	readInOrder(t, st, 4, 8)
-	if s := as.Stats(); s.Logins != 2 || s.Rejected != 1 || s.Expired != 1 || s.StreamsOpened != 2 {
-		t.Fatalf("server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
-	}
-	if got := fmt.Sprint(attempts.statuses()); got != "[401 200 200]" {
-		t.Fatalf("attempts %s, want [401 200 200]", got)
-	}
+	s := as.Stats()
+	require.Equal(t, 2, s.Logins, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+	require.Equal(t, 1, s.Rejected, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+	require.Equal(t, 1, s.Expired, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+	got := fmt.Sprint(attempts.statuses())
+	require.Equal(t, "[401 200 200]", got, "attempts %s, want [401 200 200]", got)
 }
 
 func TestQueryTokenEndToEnd(t *testing.T) {
 	clk := newFakeClock()
 	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
 	jar, _ := cookiejar.New(nil)
-	if err := loginFunc(srv.URL, "pw", jar)(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, loginFunc(srv.URL, "pw", jar)(context.Background()))
 	hc := &http.Client{Jar: jar}
 	src := QueryToken("", func(ctx context.Context) (string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/query-token", nil)
@@ -715,17 +612,16 @@ func TestQueryTokenEndToEnd(t *testing.T) {
 	})
 	var attempts attemptLog
 	st, err := fastAuthClient(src, &attempts).Connect(context.Background(), srv.URL+"/events/token")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	readInOrder(t, st, 1, 3)
 	clk.Advance(61 * time.Second) // query tokens live at most 60 s
 	readInOrder(t, st, 4, 8)
-	if s := as.Stats(); s.QueryTokensIssued != 2 || s.Expired != 1 || s.StreamsOpened != 2 || s.Rejected != 0 {
-		t.Fatalf("server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
-	}
-	if got := fmt.Sprint(attempts.statuses()); got != "[200 200]" {
-		t.Fatalf("attempts %s, want [200 200]", got)
-	}
+	s := as.Stats()
+	require.Equal(t, 2, s.QueryTokensIssued, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+	require.Equal(t, 1, s.Expired, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+	require.Equal(t, 0, s.Rejected, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+	got := fmt.Sprint(attempts.statuses())
+	require.Equal(t, "[200 200]", got, "attempts %s, want [200 200]", got)
 }

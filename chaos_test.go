@@ -7,7 +7,6 @@ package sse_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -16,13 +15,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/internal/faultproxy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // seqServer serves the events 1..n of one stream and honours Last-Event-ID:
@@ -94,9 +94,7 @@ func mixedEvent(req, id int) string {
 func newProxy(t testing.TB, srv *httptest.Server) *faultproxy.Proxy {
 	t.Helper()
 	p, err := faultproxy.New(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	return p
 }
@@ -115,7 +113,7 @@ func collectEvents(t testing.TB, s *sse.Stream, within time.Duration) []sse.Even
 			}
 			evs = append(evs, ev)
 		case <-timeout.C:
-			t.Fatalf("stream still open after %v with %d events (last ID %q)", within, len(evs), s.LastEventID())
+			require.Fail(t, fmt.Sprintf("stream still open after %v with %d events (last ID %q)", within, len(evs), s.LastEventID()))
 		}
 	}
 }
@@ -126,9 +124,7 @@ func chaosSeed(t testing.TB) uint64 {
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("SSE_CHAOS_SEED"); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("SSE_CHAOS_SEED=%q: %v", v, err)
-		}
+		require.NoError(t, err, "SSE_CHAOS_SEED=%q: %v", v, err)
 		seed = s
 	}
 	t.Logf("seed %d (replay with SSE_CHAOS_SEED=%d)", seed, seed)
@@ -160,13 +156,10 @@ func TestChaosCutMidEvent(t *testing.T) {
 			}
 		})
 		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer s.Close()
-		if evs := collectEvents(t, s, 30*time.Second); len(evs) != n {
-			t.Fatalf("clean run: %d events, want %d", len(evs), n)
-		}
+		evs := collectEvents(t, s, 30*time.Second)
+		require.Len(t, evs, n, "clean run: %d events, want %d", len(evs), n)
 		c := <-first
 		<-c.Done()
 		return c.BytesDown()
@@ -185,14 +178,11 @@ func TestChaosCutMidEvent(t *testing.T) {
 			}
 		})
 		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
-		if err != nil {
-			t.Fatalf("cut at %d: Connect: %v", cut, err)
-		}
+		require.NoError(t, err, "cut at %d: Connect: %v", cut, err)
 		evs := collectEvents(t, s, 30*time.Second)
 		s.Close()
-		if err := s.Err(); err != nil {
-			t.Errorf("cut at %d: Err() = %v after the 204, want nil", cut, err)
-		}
+		err = s.Err()
+		assert.NoError(t, err, "cut at %d: Err() = %v after the 204, want nil", cut, err)
 
 		// Sequence: 1..n, once each, in order.
 		seen := make(map[int]bool)
@@ -228,35 +218,27 @@ func TestChaosCutMidEvent(t *testing.T) {
 		for ; req < len(reqs); req++ {
 			lastBefore[req+1] = lastID
 		}
-		if reqs[0] != "" {
-			t.Errorf("cut at %d: first request sent Last-Event-ID %q", cut, reqs[0])
-		}
+		assert.Equal(t, "", reqs[0], "cut at %d: first request sent Last-Event-ID %q", cut, reqs[0])
 		for k := 2; k <= len(reqs); k++ {
 			if reqs[k-1] != lastBefore[k] {
 				badResume++
-				t.Errorf("cut at %d: request %d sent Last-Event-ID %q, want %q (the last dispatched)", cut, k, reqs[k-1], lastBefore[k])
+				assert.Fail(t, fmt.Sprintf("cut at %d: request %d sent Last-Event-ID %q, want %q (the last dispatched)", cut, k, reqs[k-1], lastBefore[k]))
 			}
 		}
-		if reqs[len(reqs)-1] != strconv.Itoa(n) {
-			t.Errorf("cut at %d: last request sent %q, want %d", cut, reqs[len(reqs)-1], n)
-		}
+		assert.Equal(t, strconv.Itoa(n), reqs[len(reqs)-1], "cut at %d: last request sent %q, want %d", cut, reqs[len(reqs)-1], n)
 		switch {
 		case len(reqs) > 1 && reqs[1] == "":
 			inHeaders++ // nothing dispatched before the cut
 		case len(reqs) > 2:
 			resumed++
 		}
-		if t.Failed() {
-			t.Fatalf("cut at byte %d of %d: events %v, requests %q", cut, total, evs, reqs)
-		}
+		require.False(t, t.Failed(), "cut at byte %d of %d: events %v, requests %q", cut, total, evs, reqs)
 		p.Close()
 		srv.Close()
 	}
 	t.Logf("%d cuts over a %d-byte response (%d events) in %v: %d gaps, %d duplicates, %d out of order, %d bad resumes; %d resumed mid-stream, %d cut before the first event",
 		runs, total, n, time.Since(start).Round(time.Millisecond), gaps, dups, disorder, badResume, resumed, inHeaders)
-	if gaps+dups+disorder+badResume > 0 {
-		t.Fatalf("%d gaps, %d duplicates, %d out of order, %d bad resumes", gaps, dups, disorder, badResume)
-	}
+	require.LessOrEqual(t, gaps+dups+disorder+badResume, 0, "%d gaps, %d duplicates, %d out of order, %d bad resumes", gaps, dups, disorder, badResume)
 }
 
 // TestChaosOneByteSlices delivers a stream one byte at a time, 1 ms
@@ -280,24 +262,19 @@ func TestChaosOneByteSlices(t *testing.T) {
 		})
 		start := time.Now()
 		s, err := fastRetryClient(noKeepAliveTransport(t)).Connect(testContext(t), "http://"+p.Addr()+"/")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer s.Close()
 		evs := collectEvents(t, s, 60*time.Second)
 		el := time.Since(start)
-		if reqs := seq.requests(); len(reqs) != 2 {
-			t.Errorf("%d requests %q, want 2 (the stream, then the 204)", len(reqs), reqs)
-		}
+		reqs := seq.requests()
+		assert.Len(t, reqs, 2, "%d requests %q, want 2 (the stream, then the 204)", len(reqs), reqs)
 		c := <-first
 		<-c.Done()
 		return evs, c.BytesDown(), el
 	}
 	whole, size, wholeTook := run(faultproxy.Faults{})
 	sliced, _, slicedTook := run(faultproxy.Faults{SliceSize: 1, SliceDelay: time.Millisecond})
-	if len(whole) != n {
-		t.Fatalf("whole run: %d events, want %d", len(whole), n)
-	}
+	require.Len(t, whole, n, "whole run: %d events, want %d", len(whole), n)
 	diff := 0
 	for i := range max(len(whole), len(sliced)) {
 		if i >= len(whole) || i >= len(sliced) || whole[i] != sliced[i] {
@@ -306,12 +283,8 @@ func TestChaosOneByteSlices(t *testing.T) {
 	}
 	t.Logf("%d events, %d bytes: whole in %v, as 1-byte slices 1ms apart in %v; %d events differ",
 		n, size, wholeTook.Round(time.Millisecond), slicedTook.Round(time.Millisecond), diff)
-	if diff > 0 {
-		t.Fatalf("sliced run differs:\nwhole  %q\nsliced %q", whole, sliced)
-	}
-	if slicedTook < time.Duration(size)*time.Millisecond {
-		t.Fatalf("sliced run took %v for %d bytes: the slices were not applied", slicedTook, size)
-	}
+	require.LessOrEqual(t, diff, 0, "sliced run differs:\nwhole  %q\nsliced %q", whole, sliced)
+	require.GreaterOrEqual(t, slicedTook, time.Duration(size)*time.Millisecond, "sliced run took %v for %d bytes: the slices were not applied", slicedTook, size)
 }
 
 // TestChaosSlowloris reads a server that sends one byte every 200 ms: no
@@ -353,9 +326,7 @@ func TestChaosSlowloris(t *testing.T) {
 	}
 	before := liveHeap()
 	s, err := c.Connect(testContext(t), srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got := 0
 	deadline := time.NewTimer(dur)
 	defer deadline.Stop()
@@ -363,12 +334,8 @@ loop:
 	for {
 		select {
 		case e, ok := <-s.Events():
-			if !ok {
-				t.Fatalf("stream ended: %v", s.Err())
-			}
-			if e.Data != "s" {
-				t.Fatalf("event %q, want \"s\"", e.Data)
-			}
+			require.True(t, ok, "stream ended: %v", s.Err())
+			require.Equal(t, "s", e.Data, "event %q, want \"s\"", e.Data)
 			got++
 		case <-deadline.C:
 			break loop
@@ -382,18 +349,13 @@ loop:
 	defer mu.Unlock()
 	t.Logf("%v at 1 byte per %v: %d events, %d attempts, heap growth %d bytes, Close took %v",
 		dur, every, got, len(attempts), grew, closeTook.Round(time.Microsecond))
-	if len(attempts) != 1 || attempts[0].Err != nil {
-		t.Errorf("attempts %+v, want one that opened (a false idle timeout reconnects)", attempts)
+	if assert.Len(t, attempts, 1, "attempts %+v, want one that opened (a false idle timeout reconnects)", attempts) {
+		assert.NoError(t, attempts[0].Err, "attempts %+v, want one that opened (a false idle timeout reconnects)", attempts)
 	}
-	if want := max(1, int(dur/(every*time.Duration(len(ev))))-1); got < want {
-		t.Errorf("%d events in %v, want about %d", got, dur, want)
-	}
-	if grew >= 1<<20 {
-		t.Errorf("heap grew by %d bytes, want < 1 MiB", grew)
-	}
-	if closeTook > time.Second {
-		t.Errorf("Close took %v, want < 1s", closeTook)
-	}
+	want := max(1, int(dur/(every*time.Duration(len(ev))))-1)
+	assert.GreaterOrEqual(t, got, want, "%d events in %v, want about %d", got, dur, want)
+	assert.Less(t, grew, int64(1<<20), "heap grew by %d bytes, want < 1 MiB", grew)
+	assert.LessOrEqual(t, closeTook, time.Second, "Close took %v, want < 1s", closeTook)
 }
 
 // TestChaosNoResponseHeaders sends the first attempt to a server that
@@ -425,28 +387,21 @@ func TestChaosNoResponseHeaders(t *testing.T) {
 		mu.Unlock()
 	}
 	s, err := c.Connect(testContext(t), "http://"+p.Addr()+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	evs := collectEvents(t, s, 30*time.Second)
 	s.Close()
 	mu.Lock()
 	defer mu.Unlock()
-	if len(attempts) < 2 || attempts[0].a.Err == nil || attempts[1].a.Err != nil {
-		t.Fatalf("attempts %+v, want a failure then an open", attempts)
-	}
+	require.GreaterOrEqual(t, len(attempts), 2, "attempts %+v, want a failure then an open", attempts)
+	require.Error(t, attempts[0].a.Err, "attempts %+v, want a failure then an open", attempts)
+	require.NoError(t, attempts[1].a.Err, "attempts %+v, want a failure then an open", attempts)
 	failedAt := attempts[0].at
 	t.Logf("response-header timeout %v: first attempt failed after %v (%v), retry opened after %v; %d events",
 		rht, failedAt.Round(time.Millisecond), attempts[0].a.Err, attempts[1].at.Round(time.Millisecond), len(evs))
-	if failedAt < rht || failedAt > rht+3*time.Second {
-		t.Errorf("first attempt failed after %v, want about %v", failedAt, rht)
-	}
-	if !strings.Contains(attempts[0].a.Err.Error(), "timeout") {
-		t.Errorf("first attempt's error %q does not say timeout", attempts[0].a.Err)
-	}
-	if len(evs) != 3 {
-		t.Errorf("%d events, want 3", len(evs))
-	}
+	assert.GreaterOrEqual(t, failedAt, rht, "first attempt failed after %v, want about %v", failedAt, rht)
+	assert.LessOrEqual(t, failedAt, rht+3*time.Second, "first attempt failed after %v, want about %v", failedAt, rht)
+	assert.Contains(t, attempts[0].a.Err.Error(), "timeout", "first attempt's error %q does not say timeout", attempts[0].a.Err)
+	assert.Len(t, evs, 3, "%d events, want 3", len(evs))
 }
 
 // TestChaosBlackholeAfterHeaders stops the first connection after its
@@ -477,32 +432,25 @@ func TestChaosBlackholeAfterHeaders(t *testing.T) {
 		mu.Unlock()
 	}
 	s, err := c.Connect(testContext(t), "http://"+p.Addr()+"/")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	evs := collectEvents(t, s, 30*time.Second)
 	s.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	// open (headers only), lost to idle, open again, 204.
-	if len(attempts) < 3 || attempts[0].a.Err != nil || attempts[1].a.Err == nil || attempts[2].a.Err != nil {
-		t.Fatalf("attempts %+v, want open, idle loss, open", attempts)
-	}
+	require.GreaterOrEqual(t, len(attempts), 3, "attempts %+v, want open, idle loss, open", attempts)
+	require.NoError(t, attempts[0].a.Err, "attempts %+v, want open, idle loss, open", attempts)
+	require.Error(t, attempts[1].a.Err, "attempts %+v, want open, idle loss, open", attempts)
+	require.NoError(t, attempts[2].a.Err, "attempts %+v, want open, idle loss, open", attempts)
 	silent := attempts[1].at.Sub(attempts[0].at)
 	t.Logf("idle timeout %v: silence after the headers detected after %v (%v); reconnected %v later; %d of %d events",
 		idle, silent.Round(time.Millisecond), attempts[1].a.Err, attempts[2].at.Sub(attempts[1].at).Round(time.Millisecond), len(evs), n)
-	if silent < idle || silent > idle+3*time.Second {
-		t.Errorf("silence detected after %v, want about %v", silent, idle)
-	}
-	if !strings.Contains(attempts[1].a.Err.Error(), "idle") {
-		t.Errorf("loss %q does not name the idle timeout", attempts[1].a.Err)
-	}
-	if len(evs) != n {
-		t.Errorf("%d events, want %d", len(evs), n)
-	}
-	if reqs := seq.requests(); reqs[1] != "" {
-		t.Errorf("reconnect sent Last-Event-ID %q though nothing was dispatched", reqs[1])
-	}
+	assert.GreaterOrEqual(t, silent, idle, "silence detected after %v, want about %v", silent, idle)
+	assert.LessOrEqual(t, silent, idle+3*time.Second, "silence detected after %v, want about %v", silent, idle)
+	assert.Contains(t, attempts[1].a.Err.Error(), "idle", "loss %q does not name the idle timeout", attempts[1].a.Err)
+	assert.Len(t, evs, n, "%d events, want %d", len(evs), n)
+	reqs := seq.requests()
+	assert.Equal(t, "", reqs[1], "reconnect sent Last-Event-ID %q though nothing was dispatched", reqs[1])
 }
 
 // TestChaosTLSUnknownAuthority connects to a TLS server whose certificate
@@ -533,20 +481,17 @@ func TestChaosTLSUnknownAuthority(t *testing.T) {
 	took := time.Since(start)
 	if s != nil {
 		s.Close()
-		t.Fatal("Connect opened a stream to an untrusted server")
+		require.Fail(t, "Connect opened a stream to an untrusted server")
 	}
 	var pe *sse.PermanentError
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("unknown authority: %d handshake(s), %d proxied connection(s), %d attempt(s), failed in %v: %v",
 		hellos, p.Accepted(), len(attempts), took.Round(time.Millisecond), err)
-	if !errors.As(err, &pe) {
-		t.Errorf("error %T %v is not a *PermanentError", err, err)
-	}
-	if hellos != 1 || p.Accepted() != 1 || len(attempts) != 1 {
-		t.Errorf("%d handshakes, %d connections, %d attempts; want 1 each", hellos, p.Accepted(), len(attempts))
-	}
-	if len(attempts) == 1 && !attempts[0].Final {
-		t.Errorf("the attempt was not reported final: %+v", attempts[0])
+	assert.ErrorAs(t, err, &pe, "error %T %v is not a *PermanentError", err, err)
+	assert.Equal(t, 1, hellos, "%d handshakes, want 1", hellos)
+	assert.Equal(t, 1, p.Accepted(), "%d connections, want 1", p.Accepted())
+	if assert.Len(t, attempts, 1, "%d attempts, want 1", len(attempts)) {
+		assert.True(t, attempts[0].Final, "the attempt was not reported final: %+v", attempts[0])
 	}
 }

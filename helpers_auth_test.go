@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -50,23 +52,20 @@ func assertNoSecret(t *testing.T, err error, secret string) {
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 		s := fmt.Sprintf(verb, err)
-		if strings.Contains(s, secret) || strings.Contains(s, url.QueryEscape(secret)) {
-			t.Errorf("secret in error (%s): %s", verb, s)
-		}
+		assert.NotContains(t, s, secret, "secret in error (%s): %s", verb, s)
+		assert.NotContains(t, s, url.QueryEscape(secret), "secret in error (%s): %s", verb, s)
 	}
-	if n := len(err.Error()); n >= 1024 {
-		t.Errorf("error string is %d bytes: %.200s…", n, err.Error())
-	}
+	n := len(err.Error())
+	assert.Less(t, n, 1024, "error string is %d bytes: %.200s…", n, err.Error())
 	var walk func(e error, depth int)
 	walk = func(e error, depth int) {
 		if e == nil || depth > 32 {
 			return
 		}
-		if s := e.Error(); strings.Contains(s, secret) {
-			t.Errorf("secret in chained %T: %s", e, s)
-		}
-		if ue, ok := e.(*url.Error); ok && strings.Contains(ue.URL, secret) {
-			t.Errorf("secret in url.Error.URL: %s", ue.URL)
+		s := e.Error()
+		assert.NotContains(t, s, secret, "secret in chained %T: %s", e, s)
+		if ue, ok := e.(*url.Error); ok {
+			assert.NotContains(t, ue.URL, secret, "secret in url.Error.URL: %s", ue.URL)
 		}
 		switch u := e.(type) {
 		case interface{ Unwrap() error }:
@@ -79,8 +78,8 @@ func assertNoSecret(t *testing.T, err error, secret string) {
 	}
 	walk(err, 0)
 	var ue *url.Error
-	if errors.As(err, &ue) && strings.Contains(ue.URL, secret) {
-		t.Errorf("secret in url.Error.URL: %s", ue.URL)
+	if errors.As(err, &ue) {
+		assert.NotContains(t, ue.URL, secret, "secret in url.Error.URL: %s", ue.URL)
 	}
 }
 
@@ -197,15 +196,13 @@ func readInOrder(t *testing.T, st *Stream, from, last int) {
 	for want <= last {
 		select {
 		case ev, ok := <-st.Events():
-			if !ok {
-				t.Fatalf("stream ended before event %d: %v", want, st.Err())
-			}
-			if ev.ID != strconv.Itoa(want) || ev.Data != "event "+strconv.Itoa(want) || ev.Type != "message" {
-				t.Fatalf("got event %+v, want ID %d (no gap, no duplicate)", ev, want)
-			}
+			require.True(t, ok, "stream ended before event %d: %v", want, st.Err())
+			require.Equal(t, strconv.Itoa(want), ev.ID, "got event %+v, want ID %d (no gap, no duplicate)", ev, want)
+			require.Equal(t, "event "+strconv.Itoa(want), ev.Data, "got event %+v, want ID %d (no gap, no duplicate)", ev, want)
+			require.Equal(t, "message", ev.Type, "got event %+v, want ID %d (no gap, no duplicate)", ev, want)
 			want++
 		case <-timeout:
-			t.Fatalf("timed out waiting for event %d", want)
+			require.Fail(t, fmt.Sprintf("timed out waiting for event %d", want))
 		}
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -173,16 +175,12 @@ func openOne(t *testing.T, c *Client, u string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := c.Connect(ctx, u)
-	if err != nil {
-		t.Fatalf("Connect: %v", err)
-	}
+	require.NoError(t, err, "Connect: %v", err)
 	defer st.Close()
 	select {
 	case ev := <-st.Events():
-		if ev.Data != "ok" {
-			t.Fatalf("event %+v", ev)
-		}
+		require.Equal(t, "ok", ev.Data, "event %+v", ev)
 	case <-ctx.Done():
-		t.Fatal("no event")
+		require.Fail(t, "no event")
 	}
 }

@@ -361,16 +361,14 @@ func TestCloseFromCallbacks(t *testing.T) {
 						select {
 						case <-closed:
 						case <-timeout:
-							t.Fatal("Close called from " + hook + " did not return")
+							require.Fail(t, "Close called from "+hook+" did not return")
 						}
 						assert.NoError(t, s.Err())
 						return
 					}
-					if after {
-						t.Errorf("event received after Close returned: %+v", ev)
-					}
+					assert.False(t, after, "event received after Close returned: %+v", ev)
 				case <-timeout:
-					t.Fatal("Close called from " + hook + " did not return")
+					require.Fail(t, "Close called from "+hook+" did not return")
 				}
 			}
 		})
@@ -536,7 +534,7 @@ func TestNoEventAfterCloseOnceEnded(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // the Stream ends with 403, events still buffered
 	s.Close()
 	for ev := range s.Events() {
-		t.Errorf("event received after Close: %+v", ev)
+		assert.Fail(t, fmt.Sprintf("event received after Close: %+v", ev))
 	}
 	var st *StatusError
 	require.ErrorAs(t, s.Err(), &st, "the Stream ended with the 403 before Close")
@@ -565,7 +563,7 @@ func TestPullBreakClosesConnection(t *testing.T) {
 	select {
 	case <-gone:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the server's request did not end after break")
+		require.Fail(t, "the server's request did not end after break")
 	}
 }
 

@@ -37,6 +37,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssekit/sse"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // needFDs skips t when the process may not open n more descriptors.
@@ -154,8 +156,7 @@ func runStreams(t testing.TB, c *sse.Client, srvURL string, streams, n int, tall
 			ctx, cancel := context.WithTimeout(context.Background(), within)
 			defer cancel()
 			s, err := c.Connect(ctx, fmt.Sprintf("%s/s/%d", srvURL, i))
-			if err != nil {
-				t.Errorf("stream %d: Connect: %v", i, err)
+			if !assert.NoError(t, err, "stream %d: Connect: %v", i, err) {
 				tally.failed.Add(1)
 				tally.lost.Add(int64(n))
 				return
@@ -197,9 +198,8 @@ func TestLoadManyStreams(t *testing.T) {
 	t.Logf("%d streams x %d events: %d received in %v (%.0f events/s); %d lost, %d duplicated, %d out of order, %d foreign, %d streams failed",
 		streams, n, got, took.Round(time.Millisecond), float64(got)/took.Seconds(),
 		tally.lost.Load(), tally.dup.Load(), tally.disorder.Load(), tally.foreign.Load(), tally.failed.Load())
-	if tally.lost.Load()+tally.dup.Load()+tally.disorder.Load()+tally.foreign.Load()+tally.failed.Load() != 0 || got != int64(streams*n) {
-		t.Fatal("events lost, duplicated, out of order or foreign, or streams failed")
-	}
+	require.Equal(t, int64(0), tally.lost.Load()+tally.dup.Load()+tally.disorder.Load()+tally.foreign.Load()+tally.failed.Load(), "events lost, duplicated, out of order or foreign, or streams failed")
+	require.Equal(t, int64(streams*n), got, "events lost, duplicated, out of order or foreign, or streams failed")
 	goleak.VerifyNone(t, leaks)
 }
 
@@ -216,9 +216,8 @@ func BenchmarkLoadStreams(b *testing.B) {
 	for range b.N {
 		var tally loadTally
 		runStreams(b, c, srv.URL, streams, n, &tally, 10*time.Minute)
-		if bad := tally.lost.Load() + tally.dup.Load() + tally.disorder.Load() + tally.foreign.Load() + tally.failed.Load(); bad != 0 {
-			b.Fatalf("%d bad events or streams", bad)
-		}
+		bad := tally.lost.Load() + tally.dup.Load() + tally.disorder.Load() + tally.foreign.Load() + tally.failed.Load()
+		require.Equal(b, int64(0), bad, "%d bad events or streams", bad)
 	}
 	b.ReportMetric(float64(b.N*streams*n)/b.Elapsed().Seconds(), "events/s")
 }
@@ -323,8 +322,7 @@ func TestLoadReconnectStorm(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s, err := c.Connect(testContext(t), fmt.Sprintf("%s/s/%d", srv.URL, i))
-			if err != nil {
-				t.Errorf("stream %d: Connect: %v", i, err)
+			if !assert.NoError(t, err, "stream %d: Connect: %v", i, err) {
 				phase1 <- struct{}{}
 				phase2 <- struct{}{}
 				return
@@ -346,7 +344,7 @@ func TestLoadReconnectStorm(t *testing.T) {
 				}
 			}
 			tally.failed.Add(1)
-			t.Errorf("stream %d ended after %d events: %v", i, next-1, s.Err())
+			assert.Fail(t, fmt.Sprintf("stream %d ended after %d events: %v", i, next-1, s.Err()))
 		}()
 	}
 	waitTokens(t, phase1, streams, 10*time.Minute, "first events")
@@ -362,9 +360,8 @@ func TestLoadReconnectStorm(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reopened) != streams || len(scheduled) != streams {
-		t.Fatalf("%d of %d streams reopened, %d reported a loss; failures %v", len(reopened), streams, len(scheduled), failures)
-	}
+	require.Len(t, reopened, streams, "%d of %d streams reopened, %d reported a loss; failures %v", len(reopened), streams, len(scheduled), failures)
+	require.Len(t, scheduled, streams, "%d of %d streams reopened, %d reported a loss; failures %v", len(reopened), streams, len(scheduled), failures)
 	for _, d := range [][]time.Duration{reopened, scheduled, delays, lost} {
 		slices.Sort(d)
 	}
@@ -386,8 +383,8 @@ func TestLoadReconnectStorm(t *testing.T) {
 	for i := range streams {
 		if r := storm.resumes[i]; len(r) != 1 || r[0] != fmt.Sprintf("%d.%d", i, k) {
 			badResume++
-			if badResume <= 3 {
-				t.Errorf("stream %d resumed with %q, want [\"%d.%d\"]", i, r, i, k)
+			if badResume <= 3 { // report the first few
+				assert.Fail(t, fmt.Sprintf("stream %d resumed with %q, want [\"%d.%d\"]", i, r, i, k))
 			}
 		}
 	}
@@ -399,21 +396,15 @@ func TestLoadReconnectStorm(t *testing.T) {
 		pct(reopened, 0.05), pct(reopened, 0.5), pct(reopened, 0.95), pct(reopened, 1),
 		badResume, tally.received.Load(), tally.disorder.Load(), tally.failed.Load())
 	if len(failures) != 0 {
-		t.Errorf("%d unexpected attempt failures, first %v", len(failures), failures[0])
+		assert.Fail(t, fmt.Sprintf("%d unexpected attempt failures, first %v", len(failures), failures[0]))
 	}
-	if delays[0] < delay {
-		t.Errorf("a reconnection was scheduled after %v, before the %v retry delay", delays[0], delay)
-	}
-	if float64(spread) < 0.8*float64(window) {
-		t.Errorf("p5-p95 spread %v is under 0.8 of the %v jitter window", spread, window)
-	}
-	if maxSlot*5 > streams {
-		t.Errorf("%d of %d reconnections in one 100ms slot (> 20%%)", maxSlot, streams)
-	}
-	if badResume+int(tally.disorder.Load()+tally.failed.Load()) != 0 || tally.received.Load() != int64(2*k*streams) {
-		t.Errorf("%d bad resumes, %d out of order, %d failed streams, %d of %d events", badResume,
-			tally.disorder.Load(), tally.failed.Load(), tally.received.Load(), 2*k*streams)
-	}
+	assert.GreaterOrEqual(t, delays[0], delay, "a reconnection was scheduled after %v, before the %v retry delay", delays[0], delay)
+	assert.GreaterOrEqual(t, float64(spread), 0.8*float64(window), "p5-p95 spread %v is under 0.8 of the %v jitter window", spread, window)
+	assert.LessOrEqual(t, maxSlot*5, streams, "%d of %d reconnections in one 100ms slot (> 20%%)", maxSlot, streams)
+	assert.Zero(t, badResume, "%d bad resumes", badResume)
+	assert.Zero(t, tally.disorder.Load(), "%d out of order", tally.disorder.Load())
+	assert.Zero(t, tally.failed.Load(), "%d failed streams", tally.failed.Load())
+	assert.Equal(t, int64(2*k*streams), tally.received.Load(), "%d of %d events", tally.received.Load(), 2*k*streams)
 }
 
 // waitTokens receives n tokens from ch.
@@ -425,7 +416,7 @@ func waitTokens(t testing.TB, ch <-chan struct{}, n int, within time.Duration, w
 		select {
 		case <-ch:
 		case <-timeout.C:
-			t.Fatalf("%s: %d of %d streams after %v", what, i, n, within)
+			require.Fail(t, fmt.Sprintf("%s: %d of %d streams after %v", what, i, n, within))
 		}
 	}
 }
@@ -477,9 +468,7 @@ func TestLoadStalledConsumer(t *testing.T) {
 
 	before := liveHeap()
 	s, err := c.Connect(testContext(t), srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	stalled := time.NewTimer(stall) // the consumer reads nothing this long
 	<-stalled.C
@@ -514,16 +503,12 @@ func TestLoadStalledConsumer(t *testing.T) {
 	}
 	t.Logf("stalled %v with %d MiB on offer: heap grew %d KiB, server had written %d KiB; then %d of %d events in %v (%.0f MiB/s), %d out of order, %d reconnects during the stall and %d during the drain, Err %v",
 		stall, total>>20, grew>>10, offered>>10, next-1, n, drain.Round(time.Millisecond), float64(total)/(1<<20)/drain.Seconds(), bad, inStall, inDrain, s.Err())
-	if grew >= 8<<20 {
-		t.Errorf("heap grew by %d bytes during the stall, want < 8 MiB", grew)
-	}
-	if offered >= int64(total)*3/4 {
-		t.Errorf("the server wrote %d bytes during the stall: no back pressure", offered)
-	}
-	if next-1 != n || bad != 0 || s.Err() != nil {
-		t.Errorf("%d of %d events, %d out of order, Err %v", next-1, n, bad, s.Err())
-	}
-	if inStall != 0 || reqs[0] != "" || reqs[len(reqs)-1] != strconv.Itoa(n) {
-		t.Errorf("requests resumed with %q (%d during the stall), want [\"\" \"%d\"]", reqs, inStall, n)
-	}
+	assert.Less(t, grew, int64(8<<20), "heap grew by %d bytes during the stall, want < 8 MiB", grew)
+	assert.Less(t, offered, int64(total)*3/4, "the server wrote %d bytes during the stall: no back pressure", offered)
+	assert.Equal(t, n, next-1, "%d of %d events", next-1, n)
+	assert.Zero(t, bad, "%d out of order", bad)
+	assert.NoError(t, s.Err())
+	assert.Zero(t, inStall, "requests resumed with %q (%d during the stall), want [\"\" \"%d\"]", reqs, inStall, n)
+	assert.Equal(t, "", reqs[0], "requests resumed with %q (%d during the stall), want [\"\" \"%d\"]", reqs, inStall, n)
+	assert.Equal(t, strconv.Itoa(n), reqs[len(reqs)-1], "requests resumed with %q (%d during the stall), want [\"\" \"%d\"]", reqs, inStall, n)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -104,53 +105,38 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 				openOne(t, c, a.URL(sc.aHost, "/start?key="+"uk"+secret))
 
 				ra := a.requests()
-				if len(ra) == 0 {
-					t.Fatal("the stream's origin saw no request")
-				}
+				require.NotEqual(t, 0, len(ra), "the stream's origin saw no request")
 				first := ra[0]
 				// Every credential reached the stream's own origin.
 				for _, want := range []string{"Authorization", "X-Api-Key", "Cookie"} {
-					if !strings.Contains(first.Header.Get(want), secret) {
-						t.Errorf("first request lacks its %s credential: %q", want, first.Header.Get(want))
-					}
+					assert.Contains(t, first.Header.Get(want), secret, "first request lacks its %s credential: %q", want, first.Header.Get(want))
 				}
-				if c := first.Header.Get("Cookie"); !strings.Contains(c, "src=") || !strings.Contains(c, "hj=") {
-					t.Errorf("first request's cookies %q, want src= and hj=", c)
-				}
-				if !strings.Contains(first.URL, "qt"+secret) {
-					t.Errorf("first request lacks the query token: %s", first.URL)
-				}
+				cookies := first.Header.Get("Cookie")
+				assert.Contains(t, cookies, "src=", "first request's cookies %q, want src= and hj=", cookies)
+				assert.Contains(t, cookies, "hj=", "first request's cookies %q, want src= and hj=", cookies)
+				assert.Contains(t, first.URL, "qt"+secret, "first request lacks the query token: %s", first.URL)
 				if sc.control {
-					if len(ra) != 2 {
-						t.Fatalf("control: a saw %d requests, want 2", len(ra))
-					}
+					require.Len(t, ra, 2, "control: a saw %d requests, want 2", len(ra))
 					second := ra[1]
 					for _, want := range []string{"Authorization", "X-Api-Key", "Cookie"} {
-						if !strings.Contains(second.Header.Get(want), secret) {
-							t.Errorf("same-origin redirect dropped %s: %q", want, second.Header.Get(want))
-						}
+						assert.Contains(t, second.Header.Get(want), secret, "same-origin redirect dropped %s: %q", want, second.Header.Get(want))
 					}
 					return
 				}
 				rb := sc.other.requests()
-				if len(rb) == 0 {
-					t.Fatal("the other origin saw no request: the redirect did not happen")
-				}
+				require.NotEqual(t, 0, len(rb), "the other origin saw no request: the redirect did not happen")
 				for _, s := range rb {
-					if where := secretIn(s, secret); where != "" {
-						t.Errorf("credential reached the other origin (%s%s): %s", s.Host, s.URL, where)
-					}
+					where := secretIn(s, secret)
+					assert.Equal(t, "", where, "credential reached the other origin (%s%s): %s", s.Host, s.URL, where)
 					for _, h := range []string{"Authorization", "Cookie", "X-Api-Key"} {
-						if v := s.Header.Get(h); v != "" {
-							t.Errorf("other origin got %s: %q", h, v)
-						}
+						v := s.Header.Get(h)
+						assert.Equal(t, "", v, "other origin got %s: %q", h, v)
 					}
-					if ref := s.Header.Get("Referer"); strings.Contains(ref, "?") {
-						t.Errorf("other origin got a Referer with the query: %q", ref)
-					}
+					ref := s.Header.Get("Referer")
+					assert.NotContains(t, ref, "?", "other origin got a Referer with the query: %q", ref)
 				}
-				if sc.chainEnd && len(ra) < 2 {
-					t.Fatalf("chain did not come back to a: %d requests", len(ra))
+				if sc.chainEnd {
+					require.GreaterOrEqual(t, len(ra), 2, "chain did not come back to a: %d requests", len(ra))
 				}
 			})
 		}
@@ -170,10 +156,9 @@ func TestSecurityRedirectLocationWithCredentialQuery(t *testing.T) {
 	b.serve(serveOneEvent)
 	openOne(t, credentialedClient(t, secret, "a.test"), a.URL("a.test", "/start"))
 	for _, s := range b.requests() {
-		if where := secretIn(s, secret); where != "" {
-			t.Errorf("a credential query parameter the AuthSource added crossed to another origin "+
-				"because the Location repeated it (%s)", where)
-		}
+		where := secretIn(s, secret)
+		assert.Equal(t, "", where, "a credential query parameter the AuthSource added crossed to another origin "+
+			"because the Location repeated it (%s)", where)
 	}
 }
 
@@ -206,26 +191,21 @@ func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
 			}
 			st, err := c.Connect(context.Background(), plain.URL(tc.host, "/events?k="+secret))
 			if tc.allowed {
-				if err != nil {
-					t.Fatalf("Connect: %v", err)
-				}
+				require.NoError(t, err, "Connect: %v", err)
 				st.Close()
-				if n := len(plain.requests()); n != 1 || plain.requests()[0].Header.Get("X-Api-Key") != secret {
-					t.Fatalf("server saw %d requests %+v, want one with the key", n, plain.requests())
-				}
+				n := len(plain.requests())
+				require.Equal(t, 1, n, "server saw %d requests %+v, want one with the key", n, plain.requests())
+				require.Equal(t, secret, plain.requests()[0].Header.Get("X-Api-Key"), "server saw %d requests %+v, want one with the key", n, plain.requests())
 				return
 			}
 			if err == nil {
 				st.Close()
-				t.Fatal("Connect over plain http to a non-loopback host succeeded")
+				require.Fail(t, "Connect over plain http to a non-loopback host succeeded")
 			}
-			if !isPermanent(err) {
-				t.Errorf("error is not permanent: %v", err)
-			}
+			assert.True(t, isPermanent(err), "error is not permanent: %v", err)
 			assertNoSecret(t, err, secret)
-			if n := len(plain.requests()); n != 0 {
-				t.Fatalf("server saw %d requests; want none (refused before any I/O)", n)
-			}
+			n := len(plain.requests())
+			require.Equal(t, 0, n, "server saw %d requests; want none (refused before any I/O)", n)
 		})
 	}
 }
@@ -302,9 +282,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 	paths := []path{
 		{"dial refused", func(t *testing.T, s string) (*Client, string, context.Context) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			addr := ln.Addr().String()
 			ln.Close()
 			return base(t, s), "http://" + addr + "/events?key=uk" + s, bg
@@ -527,38 +505,36 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 				defer func() {
 					if v := recover(); v != nil {
 						require.NotContains(t, fmt.Sprint(v), secret, "secret in a panic value")
-						t.Fatalf("panic: %v", v)
+						require.Fail(t, fmt.Sprintf("panic: %v", v))
 					}
 				}()
 				st, err = c.Connect(ctx, u)
 			}()
 			if err == nil {
 				st.Close()
-				t.Fatal("Connect succeeded")
+				require.Fail(t, "Connect succeeded")
 			}
-			if !p.wantErr(err) {
-				t.Errorf("unexpected error kind: %v", err)
-			}
-			if !strings.HasPrefix(err.Error(), "sse: ") && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("error lacks the sse: prefix: %v", err)
+			assert.True(t, p.wantErr(err), "unexpected error kind: %v", err)
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				assert.True(t, strings.HasPrefix(err.Error(), "sse: "), "error lacks the sse: prefix: %v", err)
 			}
 			assertNoSecret(t, err, secret)
 			// Redacted URLs keep scheme, host, path and parameter names.
 			var se *StatusError
-			if errors.As(err, &se) && (!strings.HasPrefix(se.URL, "https://a.test:") || !strings.Contains(se.URL, "/events?") || !strings.Contains(se.URL, "key=REDACTED")) {
-				t.Errorf("StatusError.URL %q lacks scheme, host, path or parameter name", se.URL)
+			if errors.As(err, &se) {
+				assert.True(t, strings.HasPrefix(se.URL, "https://a.test:"), "StatusError.URL %q lacks scheme, host, path or parameter name", se.URL)
+				assert.Contains(t, se.URL, "/events?", "StatusError.URL %q lacks scheme, host, path or parameter name", se.URL)
+				assert.Contains(t, se.URL, "key=REDACTED", "StatusError.URL %q lacks scheme, host, path or parameter name", se.URL)
 			}
 			attempts.mu.Lock()
 			for _, a := range attempts.all {
-				if strings.Contains(a.URL, secret) {
-					t.Errorf("secret in Attempt.URL: %s", a.URL)
-				}
+				assert.NotContains(t, a.URL, secret, "secret in Attempt.URL: %s", a.URL)
 				assertNoSecret(t, a.Err, secret)
 			}
 			attempts.mu.Unlock()
-			if text := logs.String(); strings.Contains(text, secret) || strings.Contains(text, url.QueryEscape(secret)) {
-				t.Errorf("secret in the log:\n%s", text)
-			}
+			text := logs.String()
+			assert.NotContains(t, text, secret, "secret in the log:\n%s", text)
+			assert.NotContains(t, text, url.QueryEscape(secret), "secret in the log:\n%s", text)
 			t.Logf("error: %v (%d log records)", err, logs.records())
 		})
 	}
@@ -619,15 +595,14 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 			st, err := c.Connect(context.Background(), events.URL("127.0.0.1", "/events"))
 			if err == nil {
 				st.Close()
-				t.Fatal("Connect succeeded")
+				require.Fail(t, "Connect succeeded")
 			}
-			if !isPermanent(err) && !strings.Contains(tc.name, "Last-Event-ID") {
-				t.Errorf("not permanent: %v", err)
+			if !strings.Contains(tc.name, "Last-Event-ID") {
+				assert.True(t, isPermanent(err), "not permanent: %v", err)
 			}
 			assertNoSecret(t, err, secret)
-			if n := len(events.requests()); n != 0 {
-				t.Fatalf("the stream request was sent (%d requests): %+v", n, events.requests())
-			}
+			n := len(events.requests())
+			require.Equal(t, 0, n, "the stream request was sent (%d requests): %+v", n, events.requests())
 		})
 	}
 }
@@ -652,12 +627,9 @@ func TestSecurityQueryCredentialNoStore(t *testing.T) {
 			events.serve(serveOneEvent)
 			openOne(t, &Client{Auth: tc.auth}, events.URL("127.0.0.1", "/events"))
 			rs := events.requests()
-			if len(rs) != 1 {
-				t.Fatalf("%d requests", len(rs))
-			}
-			if got := rs[0].Header.Get("Cache-Control"); got != tc.want {
-				t.Fatalf("Cache-Control %q, want %q", got, tc.want)
-			}
+			require.Len(t, rs, 1, "%d requests", len(rs))
+			got := rs[0].Header.Get("Cache-Control")
+			require.Equal(t, tc.want, got, "Cache-Control %q, want %q", got, tc.want)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package sse
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -46,21 +47,15 @@ func TestTicketSourceFreshTicketEveryAttempt(t *testing.T) {
 	src := &TicketSource{URL: e.URL + "/ticket"}
 	for i := 1; i <= 3; i++ {
 		req, err := authorizeRequest(t, src)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		q := req.URL.Query()
-		if q.Get("ticket") != fmt.Sprint("t", i) || q.Get("x") != "1" {
-			t.Fatalf("attempt %d: query %q", i, req.URL.RawQuery)
-		}
+		require.Equal(t, fmt.Sprint("t", i), q.Get("ticket"), "attempt %d: query %q", i, req.URL.RawQuery)
+		require.Equal(t, "1", q.Get("x"), "attempt %d: query %q", i, req.URL.RawQuery)
 		// Refresh after a 401 is a no-op; the retry's Authorize gets a new ticket.
-		if err := src.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, src.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req}))
 	}
-	if m := e.method.Load(); m != http.MethodPost {
-		t.Fatalf("method %v, want POST by default", m)
-	}
+	m := e.method.Load()
+	require.Equal(t, http.MethodPost, m, "method %v, want POST by default", m)
 }
 
 func TestTicketSourceOptions(t *testing.T) {
@@ -70,15 +65,11 @@ func TestTicketSourceOptions(t *testing.T) {
 	})
 	src := &TicketSource{URL: e.URL, Method: http.MethodGet, Field: "sse_ticket", Param: "t"}
 	req, err := authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := req.URL.Query().Get("t"); got != "k1" {
-		t.Fatalf("param t = %q, want k1", got)
-	}
-	if m := e.method.Load(); m != http.MethodGet {
-		t.Fatalf("method %v, want GET", m)
-	}
+	require.NoError(t, err)
+	got := req.URL.Query().Get("t")
+	require.Equal(t, "k1", got, "param t = %q, want k1", got)
+	m := e.method.Load()
+	require.Equal(t, http.MethodGet, m, "method %v, want GET", m)
 }
 
 func TestTicketSourceErrors(t *testing.T) {
@@ -113,18 +104,11 @@ func TestTicketSourceErrors(t *testing.T) {
 			})
 			src := &TicketSource{URL: e.URL + "/ticket?api_key=" + secret, MaxSize: tc.maxSize}
 			req, err := authorizeRequest(t, src)
-			if err == nil {
-				t.Fatalf("Authorize succeeded: %q", req.URL.RawQuery)
-			}
-			if req.URL.Query().Has("ticket") {
-				t.Fatalf("ticket set despite the error: %q", req.URL.RawQuery)
-			}
-			if got := isPermanent(err); got != tc.permanent {
-				t.Errorf("permanent = %v, want %v: %v", got, tc.permanent, err)
-			}
-			if !strings.HasPrefix(err.Error(), "sse: ") {
-				t.Errorf("error lacks the sse: prefix: %v", err)
-			}
+			require.Error(t, err, "Authorize succeeded: %q", req.URL.RawQuery)
+			require.False(t, req.URL.Query().Has("ticket"), "ticket set despite the error: %q", req.URL.RawQuery)
+			got := isPermanent(err)
+			assert.Equal(t, tc.permanent, got, "permanent = %v, want %v: %v", got, tc.permanent, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "sse: "), "error lacks the sse: prefix: %v", err)
 			assertNoSecret(t, err, secret)
 		})
 	}
@@ -135,13 +119,10 @@ func TestTicketSourceNetworkError(t *testing.T) {
 	e := newTicketEndpoint(t, nil)
 	e.Close()
 	_, err := authorizeRequest(t, &TicketSource{URL: e.URL + "/ticket?k=" + secret})
-	if err == nil || isPermanent(err) {
-		t.Fatalf("endpoint down: %v, want a retryable error", err)
-	}
+	require.Error(t, err, "endpoint down: %v, want a retryable error", err)
+	require.False(t, isPermanent(err), "endpoint down: %v, want a retryable error", err)
 	assertNoSecret(t, err, secret)
-	if !strings.Contains(err.Error(), "k=REDACTED") {
-		t.Errorf("error lacks the redacted URL: %v", err)
-	}
+	assert.Contains(t, err.Error(), "k=REDACTED", "error lacks the redacted URL: %v", err)
 }
 
 func TestTicketSourceBadConfig(t *testing.T) {
@@ -153,11 +134,9 @@ func TestTicketSourceBadConfig(t *testing.T) {
 		{URL: "http://127.0.0.1:1/", Method: "BAD METHOD"},
 	} {
 		_, err := authorizeRequest(t, src)
-		if !isPermanent(err) {
-			t.Errorf("%+v: Authorize %v, want permanent", src, err)
-		}
-		if src.Method == "" && !isPermanent(src.Refresh(context.Background(), nil)) {
-			t.Errorf("%+v: Refresh should report the unusable URL", src)
+		assert.True(t, isPermanent(err), "%+v: Authorize %v, want permanent", src, err)
+		if src.Method == "" {
+			assert.True(t, isPermanent(src.Refresh(context.Background(), nil)), "%+v: Refresh should report the unusable URL", src)
 		}
 	}
 }
@@ -178,11 +157,9 @@ func TestTicketSourceHonoursContext(t *testing.T) {
 	cancel()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err %v, want context.Canceled", err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "err %v, want context.Canceled", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("Authorize did not return after cancel")
+		require.Fail(t, "Authorize did not return after cancel")
 	}
 }
 
@@ -201,12 +178,9 @@ func TestTicketSourceEndpointCredentials(t *testing.T) {
 	})
 	src := &TicketSource{URL: e.URL, Auth: bearer}
 	req, err := authorizeRequest(t, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.URL.Query().Get("ticket") != "t2" || fetches.Load() != 2 {
-		t.Fatalf("query %q after %d token fetches; want ticket t2 after 2", req.URL.RawQuery, fetches.Load())
-	}
+	require.NoError(t, err)
+	require.Equal(t, "t2", req.URL.Query().Get("ticket"), "query %q after %d token fetches; want ticket t2 after 2", req.URL.RawQuery, fetches.Load())
+	require.Equal(t, int32(2), fetches.Load(), "query %q after %d token fetches; want ticket t2 after 2", req.URL.RawQuery, fetches.Load())
 
 	// An endpoint that refuses every token: one refresh, then permanent.
 	fetches.Store(10)
@@ -215,9 +189,8 @@ func TestTicketSourceEndpointCredentials(t *testing.T) {
 		return true
 	})
 	_, err = authorizeRequest(t, &TicketSource{URL: refusing.URL, Auth: bearer})
-	if !isPermanent(err) || refusing.hits.Load() != 2 {
-		t.Fatalf("err %v after %d requests; want permanent after 2", err, refusing.hits.Load())
-	}
+	require.True(t, isPermanent(err), "err %v after %d requests; want permanent after 2", err, refusing.hits.Load())
+	require.Equal(t, int32(2), refusing.hits.Load(), "err %v after %d requests; want permanent after 2", err, refusing.hits.Load())
 }
 
 func TestTicketSourceUsesHTTPClient(t *testing.T) {
@@ -230,9 +203,8 @@ func TestTicketSourceUsesHTTPClient(t *testing.T) {
 	})
 	hc := &http.Client{Transport: viaHeaderTransport{http.DefaultTransport}}
 	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if _, err := authorizeRequest(t, &TicketSource{URL: e.URL, HTTPClient: hc}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := authorizeRequest(t, &TicketSource{URL: e.URL, HTTPClient: hc})
+	require.NoError(t, err)
 }
 
 // viaHeaderTransport adds X-Via: custom to every request.
@@ -250,9 +222,7 @@ func TestTicketSourceEndToEnd(t *testing.T) {
 	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
 	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(freshTokenSource(cfg))}
 	st, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	// Three events per connection: reconnects with a new ticket each time.
 	readInOrder(t, st, 1, 7)
@@ -262,7 +232,9 @@ func TestTicketSourceEndToEnd(t *testing.T) {
 	clk.Advance(2 * time.Minute)
 	readInOrder(t, st, 8, 12)
 	s := as.Stats()
-	if s.TicketReplays != 0 || s.TicketsIssued != s.StreamsOpened || s.StreamsOpened < 5 || s.Expired < 1 || s.TokensIssued != 2 {
-		t.Fatalf("server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
-	}
+	require.Equal(t, 0, s.TicketReplays, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	require.Equal(t, s.StreamsOpened, s.TicketsIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	require.GreaterOrEqual(t, s.StreamsOpened, 5, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	require.GreaterOrEqual(t, s.Expired, 1, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	require.Equal(t, 2, s.TokensIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
 }
