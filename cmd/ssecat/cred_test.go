@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -122,9 +123,7 @@ func TestFinding3SsecatPlainHTTPCredentialFlags(t *testing.T) {
 			wantCode(t, r, 1)
 			oneErrorLine(t, r.stderr, `plain http`)
 			for _, s := range srv.requests()[before:] {
-				if s.host == "0.0.0.0:"+srv.port() {
-					t.Errorf("a request went over plain http to a host that is not loopback: %s", s.uri)
-				}
+				assert.NotEqual(t, "0.0.0.0:"+srv.port(), s.host, "a request went over plain http to a host that is not loopback: %s", s.uri)
 			}
 
 			r = ssecat(t, tc.env, append([]string{"-allow-insecure"}, tc.args...)...)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -78,8 +79,8 @@ func ssecat(t *testing.T, env []string, args ...string) result {
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running ssecat: %v", err)
+	} else {
+		require.NoError(t, err, "running ssecat")
 	}
 	checkCanaries(t, r)
 	return r
@@ -103,20 +104,15 @@ func checkCanaries(t *testing.T, r result) {
 func noSecret(t *testing.T, r result, secrets ...string) {
 	t.Helper()
 	for _, c := range secrets {
-		if c == "" {
-			t.Fatal("empty secret")
-		}
-		if strings.Contains(r.stdout, c) || strings.Contains(r.stderr, c) {
-			t.Errorf("a secret (%s) was printed:\nstdout: %s\nstderr: %s", c, r.stdout, r.stderr)
-		}
+		require.NotEqual(t, "", c, "empty secret")
+		assert.NotContains(t, r.stdout, c, "a secret (%s) was printed:\nstdout: %s\nstderr: %s", c, r.stdout, r.stderr)
+		assert.NotContains(t, r.stderr, c, "a secret (%s) was printed:\nstdout: %s\nstderr: %s", c, r.stdout, r.stderr)
 	}
 }
 
 func wantCode(t *testing.T, r result, code int) {
 	t.Helper()
-	if r.code != code {
-		t.Fatalf("exit status %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
-	}
+	require.Equal(t, code, r.code, "exit status %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
 }
 
 // oneErrorLine checks that stderr ends with exactly one "ssecat: " line
@@ -125,9 +121,8 @@ func oneErrorLine(t *testing.T, stderr string, re string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "ssecat: ") || !regexp.MustCompile(re).MatchString(last) {
-		t.Errorf("last stderr line %q does not match %q\nstderr: %s", last, re, stderr)
-	}
+	assert.True(t, strings.HasPrefix(last, "ssecat: "), "last stderr line %q does not match %q\nstderr: %s", last, re, stderr)
+	assert.Regexp(t, re, last, "last stderr line %q does not match %q\nstderr: %s", last, re, stderr)
 }
 
 // numbered serves events "id: N", "data: event N" after the request's
@@ -176,19 +171,13 @@ func TestRawOutputAndReconnect(t *testing.T) {
 	r := ssecat(t, nil, srv.URL+"/events")
 	wantCode(t, r, 0)
 	want := "id: 1\nevent: greeting\ndata: hello\ndata: world\n\ndata: same id\n\nid: 2\ndata: resumed\n\n"
-	if r.stdout != want {
-		t.Errorf("stdout:\n%q\nwant:\n%q", r.stdout, want)
-	}
+	assert.Equal(t, want, r.stdout, "stdout:\n%q\nwant:\n%q", r.stdout, want)
 	for _, line := range []string{"ssecat: connected to " + srv.URL + "/events", "ssecat: stream ended; reconnecting in", "ssecat: the server ended the stream"} {
-		if !strings.Contains(r.stderr, line) {
-			t.Errorf("stderr lacks %q:\n%s", line, r.stderr)
-		}
+		assert.Contains(t, r.stderr, line, "stderr lacks %q:\n%s", line, r.stderr)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if strings.Join(ids, ",") != ",1,2" {
-		t.Errorf("Last-Event-ID of the requests: %q, want [\"\" 1 2]", ids)
-	}
+	assert.Equal(t, ",1,2", strings.Join(ids, ","), "Last-Event-ID of the requests: %q, want [\"\" 1 2]", ids)
 }
 
 func TestJSONAndDataOutput(t *testing.T) {
@@ -205,34 +194,25 @@ func TestJSONAndDataOutput(t *testing.T) {
 
 	r := ssecat(t, nil, "-q", "-o", "json", srv.URL)
 	wantCode(t, r, 0)
-	if r.stderr != "" {
-		t.Errorf("-q, yet stderr: %q", r.stderr)
-	}
+	assert.Equal(t, "", r.stderr, "-q, yet stderr: %q", r.stderr)
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
 	var got []map[string]string
 	for sc.Scan() {
 		var m map[string]string
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("line %q is not a JSON object: %v", sc.Text(), err)
-		}
+		err := json.Unmarshal(sc.Bytes(), &m)
+		require.NoError(t, err, "line %q is not a JSON object: %v", sc.Text(), err)
 		got = append(got, m)
 	}
 	want := []map[string]string{
 		{"type": "tick", "data": `{"n": 1}`, "id": "a<1>"},
 		{"type": "message", "data": "two\nlines", "id": "a<1>"},
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("json lines %v, want %v", got, want)
-	}
-	if !strings.Contains(r.stdout, `"id":"a<1>"`) {
-		t.Errorf("HTML characters were escaped: %s", r.stdout)
-	}
+	assert.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "json lines %v, want %v", got, want)
+	assert.Contains(t, r.stdout, `"id":"a<1>"`, "HTML characters were escaped: %s", r.stdout)
 
 	r = ssecat(t, nil, srv.URL, "-o", "data", "-q") // flags after the URL
 	wantCode(t, r, 0)
-	if want := "{\"n\": 1}\ntwo\nlines\n"; r.stdout != want {
-		t.Errorf("-o data printed %q, want %q", r.stdout, want)
-	}
+	assert.Equal(t, "{\"n\": 1}\ntwo\nlines\n", r.stdout, "-o data printed")
 }
 
 func TestMethodHeadersBody(t *testing.T) {
@@ -257,9 +237,7 @@ func TestMethodHeadersBody(t *testing.T) {
 	defer srv.Close()
 
 	body := filepath.Join(t.TempDir(), "body.json")
-	if err := os.WriteFile(body, []byte(`{"from":"file"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(body, []byte(`{"from":"file"}`), 0o600))
 	r := ssecat(t, nil, "-q", "-d", "@"+body, "-H", "X-A: 1", "-H", "X-A: 2", srv.URL)
 	wantCode(t, r, 0)
 	r = ssecat(t, nil, "-q", "-X", "PUT", "-d", "plain", "-H", "Content-Type: text/plain", srv.URL)
@@ -271,12 +249,8 @@ func TestMethodHeadersBody(t *testing.T) {
 		{"POST", "application/json", `{"from":"file"}`},                // finite: ends when the server ends it
 		{"PUT", "text/plain", "plain"}, {"PUT", "text/plain", "plain"}, // idempotent: resumed, body re-sent
 	}
-	if fmt.Sprint(reqs) != fmt.Sprint(want) {
-		t.Errorf("requests %v, want %v (a POST sent once, a PUT's body re-sent on the reconnect)", reqs, want)
-	}
-	if fmt.Sprint(xa[0]) != "[1 2]" {
-		t.Errorf("X-A values %q, want [1 2]", xa[0])
-	}
+	assert.Equal(t, fmt.Sprint(want), fmt.Sprint(reqs), "requests %v, want %v (a POST sent once, a PUT's body re-sent on the reconnect)", reqs, want)
+	assert.Equal(t, "[1 2]", fmt.Sprint(xa[0]), "X-A values %q, want [1 2]", xa[0])
 }
 
 func TestBodyFromStdin(t *testing.T) {
@@ -292,12 +266,10 @@ func TestBodyFromStdin(t *testing.T) {
 	cmd := exec.Command(bin, "-q", "-d", "@-", srv.URL)
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(`{"from":"stdin"}`)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ssecat: %v\n%s", err, out)
-	}
-	if b := <-got; b != `{"from":"stdin"}` {
-		t.Errorf("body %q", b)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "ssecat: %v\n%s", err, out)
+	b := <-got
+	assert.Equal(t, `{"from":"stdin"}`, b, "body %q", b)
 }
 
 func TestLastEventID(t *testing.T) {
@@ -306,9 +278,7 @@ func TestLastEventID(t *testing.T) {
 	defer srv.Close()
 	r := ssecat(t, nil, "-q", "-o", "data", "--last-event-id", "40", srv.URL)
 	wantCode(t, r, 0)
-	if r.stdout != "event 41\nevent 42\nevent 43\n" {
-		t.Errorf("stdout %q, want events 41 to 43", r.stdout)
-	}
+	assert.Equal(t, "event 41\nevent 42\nevent 43\n", r.stdout, "stdout %q, want events 41 to 43", r.stdout)
 }
 
 func TestBearerToken(t *testing.T) {
@@ -327,9 +297,7 @@ func TestBearerToken(t *testing.T) {
 	} {
 		r := ssecat(t, tc.env, tc.args...)
 		wantCode(t, r, 0)
-		if r.stdout != "event 1\nevent 2\nevent 3\n" {
-			t.Errorf("stdout %q", r.stdout)
-		}
+		assert.Equal(t, "event 1\nevent 2\nevent 3\n", r.stdout, "stdout %q", r.stdout)
 	}
 }
 
@@ -346,13 +314,9 @@ func TestRefusedTokenIsPermanent(t *testing.T) {
 	r := ssecat(t, []string{"SSE_TOKEN=" + canaries[0]}, srv.URL+"/events?key="+canaries[3])
 	wantCode(t, r, 1)
 	oneErrorLine(t, r.stderr, `401 Unauthorized`)
-	if !strings.Contains(r.stderr, "key=REDACTED") {
-		t.Errorf("the URL's query is not redacted: %s", r.stderr)
-	}
-	if n := calls.Load(); n != 1 {
-		// A static token cannot be refreshed: Refresh fails at once.
-		t.Errorf("%d requests, want 1", n)
-	}
+	assert.Contains(t, r.stderr, "key=REDACTED", "the URL's query is not redacted: %s", r.stderr)
+	n := calls.Load()
+	assert.Equal(t, int32(1), n, "%d requests, want 1", n)
 }
 
 func TestClientCredentials(t *testing.T) {
@@ -377,23 +341,18 @@ func TestClientCredentials(t *testing.T) {
 	r := ssecat(t, env, "-o", "data", "-token-url", srv.URL+"/token", "-client-id", "cli",
 		"-scope", "events.read", "-scope", "events.write", srv.URL+"/events/bearer")
 	wantCode(t, r, 0)
-	if r.stdout != "event 1\nevent 2\nevent 3\nevent 4\n" {
-		t.Errorf("stdout %q", r.stdout)
-	}
-	if s := scopes.Load(); s != "events.read events.write" {
-		t.Errorf("scope %q", s)
-	}
-	if st := auth.Stats(); st.TokensIssued != 1 || st.StreamsOpened != 2 {
-		t.Errorf("stats %+v: want one token for two streams", st)
-	}
+	assert.Equal(t, "event 1\nevent 2\nevent 3\nevent 4\n", r.stdout, "stdout %q", r.stdout)
+	s := scopes.Load()
+	assert.Equal(t, "events.read events.write", s, "scope %q", s)
+	st := auth.Stats()
+	assert.Equal(t, 1, st.TokensIssued, "stats %+v: want one token for two streams", st)
+	assert.Equal(t, 2, st.StreamsOpened, "stats %+v: want one token for two streams", st)
 
 	// A wrong secret: the token endpoint's 401 is permanent.
 	r = ssecat(t, []string{"SSE_CLIENT_SECRET=" + canaries[2]}, "-token-url", srv.URL+"/token", "-client-id", "cli", srv.URL+"/events/bearer")
 	wantCode(t, r, 1)
 	oneErrorLine(t, r.stderr, `token endpoint answered 401`)
-	if auth.Stats().StreamsOpened != 2 {
-		t.Error("a stream opened with a refused secret")
-	}
+	assert.Equal(t, 2, auth.Stats().StreamsOpened, "a stream opened with a refused secret")
 }
 
 // writeCookieFile writes a Netscape cookie file holding the session
@@ -406,9 +365,7 @@ func writeCookieFile(t *testing.T, value string) string {
 		"#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t" + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + "\tsession\t" + value + "\n" +
 		"127.0.0.1\tFALSE\t/\tFALSE\t1000\texpired\tgone\n" +
 		"example.com\tTRUE\t/\tFALSE\t0\telsewhere\tno\n"
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 	return path
 }
 
@@ -433,9 +390,7 @@ func TestCookiesAndTicket(t *testing.T) {
 
 	// Log in to get a session, the way a browser would have.
 	resp, err := http.Post(srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader("password=x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
 	var session string
 	for _, c := range resp.Cookies() {
@@ -448,12 +403,10 @@ func TestCookiesAndTicket(t *testing.T) {
 	r := ssecat(t, nil, "-o", "data", "-cookies", file, srv.URL+"/events/cookie")
 	wantCode(t, r, 0)
 	noSecret(t, r, session)
-	if r.stdout != "event 1\nevent 2\n" {
-		t.Errorf("cookie stream: stdout %q", r.stdout)
-	}
+	assert.Equal(t, "event 1\nevent 2\n", r.stdout, "cookie stream: stdout %q", r.stdout)
 	mu.Lock()
-	if len(cookieHeaders) == 0 || cookieHeaders[0] != "other=x; session="+session {
-		t.Errorf("Cookie header %q, want the file's two live cookies for 127.0.0.1", cookieHeaders)
+	if assert.NotEmpty(t, cookieHeaders, "Cookie header %q, want the file's two live cookies for 127.0.0.1", cookieHeaders) {
+		assert.Equal(t, "other=x; session="+session, cookieHeaders[0], "Cookie header %q, want the file's two live cookies for 127.0.0.1", cookieHeaders)
 	}
 	cookieHeaders = nil
 	mu.Unlock()
@@ -463,18 +416,14 @@ func TestCookiesAndTicket(t *testing.T) {
 	r = ssecat(t, nil, "-o", "data", "-cookies", file, "-ticket-url", srv.URL+"/ticket", srv.URL+"/events/ticket")
 	wantCode(t, r, 0)
 	noSecret(t, r, session)
-	if r.stdout != "event 1\nevent 2\n" {
-		t.Errorf("ticket stream: stdout %q", r.stdout)
-	}
-	if st := auth.Stats(); st.TicketsIssued != 2 || st.TicketReplays != 0 {
-		t.Errorf("stats %+v: want 2 tickets (the stream and the 204), no replay", st)
-	}
+	assert.Equal(t, "event 1\nevent 2\n", r.stdout, "ticket stream: stdout %q", r.stdout)
+	st := auth.Stats()
+	assert.Equal(t, 2, st.TicketsIssued, "stats %+v: want 2 tickets (the stream and the 204), no replay", st)
+	assert.Equal(t, 0, st.TicketReplays, "stats %+v: want 2 tickets (the stream and the 204), no replay", st)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, h := range cookieHeaders {
-		if h != "" {
-			t.Errorf("the ticket stream got cookies: %q", h)
-		}
+		assert.Equal(t, "", h, "the ticket stream got cookies: %q", h)
 	}
 }
 
@@ -507,12 +456,8 @@ func TestUsageErrors(t *testing.T) {
 			t.Parallel()
 			r := ssecat(t, tc.env, tc.args...)
 			wantCode(t, r, 2)
-			if !strings.Contains(r.stderr, tc.want) {
-				t.Errorf("stderr lacks %q:\n%s", tc.want, r.stderr)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout %q", r.stdout)
-			}
+			assert.Contains(t, r.stderr, tc.want, "stderr lacks %q:\n%s", tc.want, r.stderr)
+			assert.Equal(t, "", r.stdout, "stdout %q", r.stdout)
 		})
 	}
 }
@@ -520,9 +465,7 @@ func TestUsageErrors(t *testing.T) {
 func TestMalformedCookieFileKeepsValueSecret(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cookies.txt")
-	if err := os.WriteFile(path, []byte("127.0.0.1\tFALSE\t/\tFALSE\tsoon\tsession\t"+canaries[2]+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte("127.0.0.1\tFALSE\t/\tFALSE\tsoon\tsession\t"+canaries[2]+"\n"), 0o600))
 	r := ssecat(t, nil, "-cookies", path, "http://127.0.0.1:1/")
 	wantCode(t, r, 2)
 	oneErrorLine(t, r.stderr, `-cookies: line 1 is not a Netscape cookie line`)
@@ -552,9 +495,8 @@ func TestPermanentErrors(t *testing.T) {
 
 	r = ssecat(t, nil, "-q", srv.URL+"/html")
 	wantCode(t, r, 1)
-	if n := strings.Count(r.stderr, "\n"); n != 1 {
-		t.Errorf("-q: %d stderr lines, want only the error: %q", n, r.stderr)
-	}
+	n := strings.Count(r.stderr, "\n")
+	assert.Equal(t, 1, n, "-q: %d stderr lines, want only the error: %q", n, r.stderr)
 	oneErrorLine(t, r.stderr, `Content-Type "text/html" is not text/event-stream`)
 }
 
@@ -570,12 +512,9 @@ func TestMaxRetries(t *testing.T) {
 	r := ssecat(t, nil, "-max-retries", "2", srv.URL)
 	wantCode(t, r, 1)
 	oneErrorLine(t, r.stderr, `gave up after 2 failed attempts: .*503 Service Unavailable`)
-	if !strings.Contains(r.stderr, "503 Service Unavailable; retrying in") {
-		t.Errorf("stderr does not show the retry:\n%s", r.stderr)
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("%d attempts, want 2", n)
-	}
+	assert.Contains(t, r.stderr, "503 Service Unavailable; retrying in", "stderr does not show the retry:\n%s", r.stderr)
+	n := calls.Load()
+	assert.Equal(t, int32(2), n, "%d attempts, want 2", n)
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -595,12 +534,8 @@ func TestIdleTimeout(t *testing.T) {
 
 	r := ssecat(t, nil, "-o", "data", "-idle-timeout", "200ms", srv.URL)
 	wantCode(t, r, 0)
-	if r.stdout != "then silence\n" {
-		t.Errorf("stdout %q", r.stdout)
-	}
-	if !strings.Contains(r.stderr, "no bytes received within the idle timeout); reconnecting in") {
-		t.Errorf("stderr does not show the idle reconnect:\n%s", r.stderr)
-	}
+	assert.Equal(t, "then silence\n", r.stdout, "stdout %q", r.stdout)
+	assert.Contains(t, r.stderr, "no bytes received within the idle timeout); reconnecting in", "stderr does not show the idle reconnect:\n%s", r.stderr)
 }
 
 // TestSignals checks that SIGINT and SIGTERM end a live stream with exit
@@ -625,27 +560,16 @@ func TestSignals(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
 			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil || line != "first\n" {
-				t.Errorf("first line %q (%v)", line, err)
-			}
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
+			assert.NoError(t, err, "first line %q (%v)", line, err)
+			assert.Equal(t, "first\n", line, "first line %q (%v)", line, err)
+			require.NoError(t, cmd.Process.Signal(sig))
 			rest, _ := io.ReadAll(out)
 			err = cmd.Wait()
-			if err != nil {
-				t.Errorf("after %v: %v, want exit status 0\nstderr: %s", sig, err, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), "ssecat: interrupted") {
-				t.Errorf("stderr %q", stderr.String())
-			}
+			assert.NoError(t, err, "after %v: %v, want exit status 0\nstderr: %s", sig, err, stderr.String())
+			assert.Contains(t, stderr.String(), "ssecat: interrupted", "stderr %q", stderr.String())
 			checkCanaries(t, result{stdout: line + string(rest), stderr: stderr.String()})
 		})
 	}
@@ -666,28 +590,19 @@ func TestInterruptWhileRetrying(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, srv.URL)
 	cmd.Env = cleanEnv()
 	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	rd := bufio.NewReader(errPipe)
 	line, err := rd.ReadString('\n')
-	if err != nil || !strings.Contains(line, "503 Service Unavailable; retrying in 30s") {
-		t.Errorf("first stderr line %q (%v)", line, err)
-	}
+	assert.NoError(t, err, "first stderr line %q (%v)", line, err)
+	assert.Contains(t, line, "503 Service Unavailable; retrying in 30s", "first stderr line %q (%v)", line, err)
 	start := time.Now()
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	rest, _ := io.ReadAll(rd)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("after SIGINT: %v, want exit status 0\nstderr: %s%s", err, line, rest)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("ssecat took %v to stop", d)
-	}
+	err = cmd.Wait()
+	assert.NoError(t, err, "after SIGINT: %v, want exit status 0\nstderr: %s%s", err, line, rest)
+	d := time.Since(start)
+	assert.LessOrEqual(t, d, 10*time.Second, "ssecat took %v to stop", d)
 }
 
 // TestAuthExpiredWithFixedToken checks that an auth_expired event with a
@@ -705,19 +620,13 @@ func TestAuthExpiredWithFixedToken(t *testing.T) {
 
 	r := ssecat(t, []string{"SSE_TOKEN=" + canaries[0]}, "-o", "data", srv.URL)
 	wantCode(t, r, 1)
-	if r.stdout != "hi\n" {
-		t.Errorf("stdout %q", r.stdout)
-	}
+	assert.Equal(t, "hi\n", r.stdout, "stdout %q", r.stdout)
 	oneErrorLine(t, r.stderr, "the server sent auth_expired")
 	for _, want := range []string{"cannot be refreshed", "-token or SSE_TOKEN"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
-		}
+		assert.Contains(t, r.stderr, want, "stderr lacks %q:\n%s", want, r.stderr)
 	}
-	if strings.Contains(r.stderr, "401") || strings.Contains(r.stderr, "Client.") {
-		t.Errorf("stderr speaks of a 401 or of the SDK's fields:\n%s", r.stderr)
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("%d connections, want 1", n)
-	}
+	assert.NotContains(t, r.stderr, "401", "stderr speaks of a 401 or of the SDK's fields:\n%s", r.stderr)
+	assert.NotContains(t, r.stderr, "Client.", "stderr speaks of a 401 or of the SDK's fields:\n%s", r.stderr)
+	n := calls.Load()
+	assert.Equal(t, int32(1), n, "%d connections, want 1", n)
 }

@@ -5,11 +5,12 @@ import (
 	"flag"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -35,21 +36,16 @@ func TestRun(t *testing.T) {
 		"url": srv.URL + "/events/bearer", "token-url": srv.URL + "/token",
 		"client-id": "example", "n": "4",
 	} {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	err := run()
+	require.NoError(t, err, "run: %v", err)
 	want := "id=1 type=message data=event 1\nid=2 type=message data=event 2\n" +
 		"id=3 type=message data=event 3\nid=4 type=message data=event 4\n"
-	if out.String() != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
-	}
-	if st := auth.Stats(); st.TokensIssued != 1 || st.StreamsOpened != 2 {
-		t.Errorf("stats %+v: want 1 token and 2 streams", st)
-	}
+	assert.Equal(t, want, out.String(), "output:\n%s\nwant:\n%s", out.String(), want)
+	st := auth.Stats()
+	assert.Equal(t, 1, st.TokensIssued, "stats %+v: want 1 token and 2 streams", st)
+	assert.Equal(t, 2, st.StreamsOpened, "stats %+v: want 1 token and 2 streams", st)
 }
 
 // TestRunWrongSecret checks that a refused client secret ends the program
@@ -64,18 +60,10 @@ func TestRunWrongSecret(t *testing.T) {
 		"url": srv.URL + "/events/bearer", "token-url": srv.URL + "/token",
 		"client-id": "example", "n": "1",
 	} {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
 	err := run()
-	if err == nil {
-		t.Fatal("run succeeded with a wrong client secret")
-	}
-	if strings.Contains(err.Error(), "wrong-canary") {
-		t.Errorf("the error shows the secret: %v", err)
-	}
-	if !strings.Contains(err.Error(), "401") {
-		t.Errorf("error %q does not give the token endpoint's status", err)
-	}
+	require.Error(t, err, "run succeeded with a wrong client secret")
+	assert.NotContains(t, err.Error(), "wrong-canary", "the error shows the secret: %v", err)
+	assert.Contains(t, err.Error(), "401", "error %q does not give the token endpoint's status", err)
 }

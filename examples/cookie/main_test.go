@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -22,9 +24,7 @@ func TestMain(m *testing.M) {
 func setFlags(t *testing.T, flags map[string]string) {
 	t.Helper()
 	for name, v := range flags {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
 }
 
@@ -38,8 +38,7 @@ func TestRun(t *testing.T) {
 		// After the first stream has sent event 2, revoke its session.
 		if r.URL.Path == "/events/cookie" && !revoked.Swap(true) {
 			c, err := r.Cookie("session")
-			if err != nil {
-				t.Error("no session cookie")
+			if !assert.NoError(t, err, "no session cookie") {
 				return
 			}
 			auth.ServeHTTP(&revoker{ResponseWriter: w, after: "id: 2\n", revoke: func() { auth.Revoke(c.Value) }}, r)
@@ -54,17 +53,14 @@ func TestRun(t *testing.T) {
 	t.Cleanup(func() { stdout = os.Stdout })
 	t.Setenv("SSE_PASSWORD", "pw-canary")
 	setFlags(t, map[string]string{"url": srv.URL + "/events/cookie", "login-url": srv.URL + "/login", "n": "4"})
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	err := run()
+	require.NoError(t, err, "run: %v", err)
 	want := "id=1 type=message data=event 1\nid=2 type=message data=event 2\n" +
 		"id=3 type=message data=event 3\nid=4 type=message data=event 4\n"
-	if out.String() != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
-	}
-	if st := auth.Stats(); st.Logins != 2 || st.Expired != 1 {
-		t.Errorf("stats %+v: want 2 logins and 1 stream ended by expiry", st)
-	}
+	assert.Equal(t, want, out.String(), "output:\n%s\nwant:\n%s", out.String(), want)
+	st := auth.Stats()
+	assert.Equal(t, 2, st.Logins, "stats %+v: want 2 logins and 1 stream ended by expiry", st)
+	assert.Equal(t, 1, st.Expired, "stats %+v: want 2 logins and 1 stream ended by expiry", st)
 }
 
 // revoker calls revoke once a write starting with after has gone out.
@@ -93,10 +89,7 @@ func TestRunWrongPassword(t *testing.T) {
 	t.Setenv("SSE_PASSWORD", "wrong-canary")
 	setFlags(t, map[string]string{"url": srv.URL + "/events/cookie", "login-url": srv.URL + "/login", "n": "1"})
 	err := run()
-	if err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("run: %v; want a 401 error", err)
-	}
-	if strings.Contains(err.Error(), "wrong-canary") {
-		t.Errorf("the error shows the password: %v", err)
-	}
+	require.Error(t, err, "run: %v; want a 401 error", err)
+	require.Contains(t, err.Error(), "401", "run: %v; want a 401 error", err)
+	assert.NotContains(t, err.Error(), "wrong-canary", "the error shows the password: %v", err)
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -21,9 +22,8 @@ func TestDemo(t *testing.T) {
 	stdout = &out
 	t.Cleanup(func() { stdout = os.Stdout })
 
-	if err := run(); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	err := run()
+	require.NoError(t, err, "run: %v\n%s", err, out.String())
 	log := out.String()
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`client │ event  id=1 type=message data="event 1"`),
@@ -37,20 +37,14 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`ticket replays refused 2`),
 		regexp.MustCompile(`demo finished in`),
 	} {
-		if !want.MatchString(log) {
-			t.Errorf("the log lacks %q", want)
-		}
+		assert.True(t, want.MatchString(log), "the log lacks %q", want)
 	}
 	lastGateway.mu.Lock()
 	secrets := append([]string{clientSecret, password}, lastGateway.seen...)
 	lastGateway.mu.Unlock()
-	if len(secrets) < 10 {
-		t.Errorf("the gateway saw only %d credentials", len(secrets)-2)
-	}
+	assert.GreaterOrEqual(t, len(secrets), 10, "the gateway saw only %d credentials", len(secrets)-2)
 	for _, secret := range secrets {
-		if strings.Contains(log, secret) {
-			t.Errorf("the log shows the secret %q", secret)
-		}
+		assert.NotContains(t, log, secret, "the log shows the secret %q", secret)
 	}
 	if t.Failed() {
 		t.Logf("log:\n%s", log)

@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -27,13 +28,16 @@ func TestRun(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := calls.Add(1)
 		var req request
-		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
-			r.Header.Get("Authorization") != "Bearer key-canary" {
-			t.Errorf("call %d: %s with Content-Type %q, Authorization %q", n, r.Method, r.Header.Get("Content-Type"), r.Header.Get("Authorization"))
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "tiny" || !req.Stream ||
-			len(req.Messages) != 1 || req.Messages[0].Content != "hello" {
-			t.Errorf("call %d: body %+v (%v)", n, req, err)
+		// The handler runs on the server's goroutine: assert, never require.
+		assert.Equal(t, http.MethodPost, r.Method, "call %d: method", n)
+		assert.Equal(t, "application/json", r.Header.Get("Content-Type"), "call %d: Content-Type", n)
+		assert.Equal(t, "Bearer key-canary", r.Header.Get("Authorization"), "call %d: Authorization", n)
+		err := json.NewDecoder(r.Body).Decode(&req)
+		assert.NoError(t, err, "call %d: body %+v", n, req)
+		assert.Equal(t, "tiny", req.Model, "call %d: body %+v", n, req)
+		assert.True(t, req.Stream, "call %d: body %+v", n, req)
+		if assert.Len(t, req.Messages, 1, "call %d: body %+v", n, req) {
+			assert.Equal(t, "hello", req.Messages[0].Content, "call %d: body %+v", n, req)
 		}
 		if n == 1 {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
@@ -53,19 +57,13 @@ func TestRun(t *testing.T) {
 	t.Cleanup(func() { stdout = os.Stdout })
 	t.Setenv("SSE_API_KEY", "key-canary")
 	for name, v := range map[string]string{"url": srv.URL + "/v1/chat", "model": "tiny", "prompt": "hello"} {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if out.String() != "Hello, world!\n" {
-		t.Errorf("output %q, want %q", out.String(), "Hello, world!\n")
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("%d calls, want 2 (a 503, then the stream)", n)
-	}
+	err := run()
+	require.NoError(t, err, "run: %v", err)
+	assert.Equal(t, "Hello, world!\n", out.String(), "output %q, want %q", out.String(), "Hello, world!\n")
+	n := calls.Load()
+	assert.Equal(t, int32(2), n, "%d calls, want 2 (a 503, then the stream)", n)
 }
 
 // TestRunBadKey checks that a refused API key is a clean error without
@@ -77,16 +75,11 @@ func TestRunBadKey(t *testing.T) {
 	defer srv.Close()
 
 	t.Setenv("SSE_API_KEY", "bad-canary")
-	if err := flag.Set("url", srv.URL); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, flag.Set("url", srv.URL))
 	err := run()
-	if err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("run: %v; want a 401 error", err)
-	}
-	if strings.Contains(err.Error(), "bad-canary") {
-		t.Errorf("the error shows the key: %v", err)
-	}
+	require.Error(t, err, "run: %v; want a 401 error", err)
+	require.Contains(t, err.Error(), "401", "run: %v; want a 401 error", err)
+	assert.NotContains(t, err.Error(), "bad-canary", "the error shows the key: %v", err)
 }
 
 // TestRunEndsWithoutDone checks that the program ends when the server ends
@@ -104,18 +97,12 @@ func TestRunEndsWithoutDone(t *testing.T) {
 	var out bytes.Buffer
 	stdout = &out
 	t.Cleanup(func() { stdout = os.Stdout })
-	if err := flag.Set("url", srv.URL); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	if out.String() != "Hello\n" {
-		t.Errorf("output %q, want %q (printed once: the POST is not sent again)", out.String(), "Hello\n")
-	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("%d calls, want 1", n)
-	}
+	require.NoError(t, flag.Set("url", srv.URL))
+	err := run()
+	require.NoError(t, err, "run: %v", err)
+	assert.Equal(t, "Hello\n", out.String(), "output %q, want %q (printed once: the POST is not sent again)", out.String(), "Hello\n")
+	n := calls.Load()
+	assert.Equal(t, int32(1), n, "%d calls, want 1", n)
 }
 
 // TestRunShowsAPIError checks that a 400's JSON error message is shown.
@@ -126,11 +113,9 @@ func TestRunShowsAPIError(t *testing.T) {
 		fmt.Fprint(w, `{"error":{"message":"model tiny does not exist"}}`)
 	}))
 	defer srv.Close()
-	if err := flag.Set("url", srv.URL); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, flag.Set("url", srv.URL))
 	err := run()
-	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "model tiny does not exist") {
-		t.Fatalf("run: %v; want the 400 and the API's message", err)
-	}
+	require.Error(t, err, "run: %v; want the 400 and the API's message", err)
+	require.Contains(t, err.Error(), "400", "run: %v; want the 400 and the API's message", err)
+	require.Contains(t, err.Error(), "model tiny does not exist", "run: %v; want the 400 and the API's message", err)
 }

@@ -5,11 +5,12 @@ import (
 	"flag"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -20,9 +21,7 @@ func TestMain(m *testing.M) {
 func setFlags(t *testing.T, flags map[string]string) {
 	t.Helper()
 	for name, v := range flags {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
 }
 
@@ -39,17 +38,14 @@ func TestRun(t *testing.T) {
 	t.Cleanup(func() { stdout = os.Stdout })
 	t.Setenv("SSE_TOKEN", tok)
 	setFlags(t, map[string]string{"url": srv.URL + "/events/token", "token-url": srv.URL + "/query-token", "n": "4"})
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	err := run()
+	require.NoError(t, err, "run: %v", err)
 	want := "id=1 type=message data=event 1\nid=2 type=message data=event 2\n" +
 		"id=3 type=message data=event 3\nid=4 type=message data=event 4\n"
-	if out.String() != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
-	}
-	if st := auth.Stats(); st.QueryTokensIssued != 2 || st.StreamsOpened != 2 {
-		t.Errorf("stats %+v: want 2 query tokens and 2 streams", st)
-	}
+	assert.Equal(t, want, out.String(), "output:\n%s\nwant:\n%s", out.String(), want)
+	st := auth.Stats()
+	assert.Equal(t, 2, st.QueryTokensIssued, "stats %+v: want 2 query tokens and 2 streams", st)
+	assert.Equal(t, 2, st.StreamsOpened, "stats %+v: want 2 query tokens and 2 streams", st)
 }
 
 // TestRunRefused checks that a refused bearer token is a clean error that
@@ -61,10 +57,7 @@ func TestRunRefused(t *testing.T) {
 	t.Setenv("SSE_TOKEN", "revoked-canary")
 	setFlags(t, map[string]string{"url": srv.URL + "/events/token", "token-url": srv.URL + "/query-token", "n": "1"})
 	err := run()
-	if err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("run: %v; want an error with the endpoint's 401", err)
-	}
-	if strings.Contains(err.Error(), "revoked-canary") {
-		t.Errorf("the error shows the token: %v", err)
-	}
+	require.Error(t, err, "run: %v; want an error with the endpoint's 401", err)
+	require.Contains(t, err.Error(), "401", "run: %v; want an error with the endpoint's 401", err)
+	assert.NotContains(t, err.Error(), "revoked-canary", "the error shows the token: %v", err)
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -42,9 +44,7 @@ func TestRun(t *testing.T) {
 
 	state := filepath.Join(t.TempDir(), "last-event-id")
 	for name, v := range map[string]string{"url": srv.URL, "state": state, "n": "3"} {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
 	t.Cleanup(func() { stdout = os.Stdout })
 	for i, want := range []string{
@@ -53,22 +53,16 @@ func TestRun(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		stdout = &out
-		if err := run(); err != nil {
-			t.Fatalf("run %d: %v", i+1, err)
-		}
-		if out.String() != want {
-			t.Errorf("run %d printed:\n%s\nwant:\n%s", i+1, out.String(), want)
-		}
+		err := run()
+		require.NoError(t, err, "run %d: %v", i+1, err)
+		assert.Equal(t, want, out.String(), "run %d printed:\n%s\nwant:\n%s", i+1, out.String(), want)
 	}
-	if b, err := os.ReadFile(state); err != nil || string(b) != "6\n" {
-		t.Errorf("state file holds %q (%v), want \"6\\n\"", b, err)
-	}
+	b, err := os.ReadFile(state)
+	assert.NoError(t, err, "state file holds %q (%v), want \"6\\n\"", b, err)
+	assert.Equal(t, "6\n", string(b), "state file holds %q (%v), want \"6\\n\"", b, err)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(ids) != 2 || ids[0] != "" || ids[1] != "3" {
-		t.Errorf("requests carried Last-Event-ID %q, want [\"\" \"3\"]", ids)
-	}
-	if entries, _ := os.ReadDir(filepath.Dir(state)); len(entries) != 1 {
-		t.Errorf("%d files in the state directory, want 1 (no temporary file left)", len(entries))
-	}
+	assert.Equal(t, []string{"", "3"}, ids, "requests carried Last-Event-ID %q, want [\"\" \"3\"]", ids)
+	entries, _ := os.ReadDir(filepath.Dir(state))
+	assert.Len(t, entries, 1, "%d files in the state directory, want 1 (no temporary file left)", len(entries))
 }

@@ -5,11 +5,12 @@ import (
 	"flag"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse/internal/authserver"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -20,9 +21,7 @@ func TestMain(m *testing.M) {
 func setFlags(t *testing.T, flags map[string]string) {
 	t.Helper()
 	for name, v := range flags {
-		if err := flag.Set(name, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, flag.Set(name, v))
 	}
 }
 
@@ -39,17 +38,15 @@ func TestRun(t *testing.T) {
 	t.Cleanup(func() { stdout = os.Stdout })
 	t.Setenv("SSE_TOKEN", tok)
 	setFlags(t, map[string]string{"url": srv.URL + "/events/ticket", "ticket-url": srv.URL + "/ticket", "n": "4"})
-	if err := run(); err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	err := run()
+	require.NoError(t, err, "run: %v", err)
 	want := "id=1 type=message data=event 1\nid=2 type=message data=event 2\n" +
 		"id=3 type=message data=event 3\nid=4 type=message data=event 4\n"
-	if out.String() != want {
-		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
-	}
-	if st := auth.Stats(); st.TicketsIssued != 2 || st.StreamsOpened != 2 || st.TicketReplays != 0 {
-		t.Errorf("stats %+v: want 2 tickets, 2 streams, no replay", st)
-	}
+	assert.Equal(t, want, out.String(), "output:\n%s\nwant:\n%s", out.String(), want)
+	st := auth.Stats()
+	assert.Equal(t, 2, st.TicketsIssued, "stats %+v: want 2 tickets, 2 streams, no replay", st)
+	assert.Equal(t, 2, st.StreamsOpened, "stats %+v: want 2 tickets, 2 streams, no replay", st)
+	assert.Equal(t, 0, st.TicketReplays, "stats %+v: want 2 tickets, 2 streams, no replay", st)
 }
 
 // TestRunRefused checks that a ticket endpoint refusing the bearer token
@@ -62,13 +59,7 @@ func TestRunRefused(t *testing.T) {
 	t.Setenv("SSE_TOKEN", "revoked-canary")
 	setFlags(t, map[string]string{"url": srv.URL + "/events/ticket", "ticket-url": srv.URL + "/ticket", "n": "1"})
 	err := run()
-	if err == nil {
-		t.Fatal("run succeeded with a refused token")
-	}
-	if strings.Contains(err.Error(), "revoked-canary") {
-		t.Errorf("the error shows the token: %v", err)
-	}
-	if auth.Stats().StreamsOpened != 0 {
-		t.Error("a stream opened without a ticket")
-	}
+	require.Error(t, err, "run succeeded with a refused token")
+	assert.NotContains(t, err.Error(), "revoked-canary", "the error shows the token: %v", err)
+	assert.Equal(t, 0, auth.Stats().StreamsOpened, "a stream opened without a ticket")
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -46,9 +48,7 @@ func do(t *testing.T, method, u string, h http.Header, form url.Values) *http.Re
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -56,9 +56,7 @@ func do(t *testing.T, method, u string, h http.Header, form url.Values) *http.Re
 		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
@@ -66,9 +64,7 @@ func do(t *testing.T, method, u string, h http.Header, form url.Values) *http.Re
 func decode(t *testing.T, resp *http.Response) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
 	return m
 }
 
@@ -95,45 +91,41 @@ func readEvents(t *testing.T, resp *http.Response, n int) []string {
 
 func TestTokenEndpoint(t *testing.T) {
 	s, ts := start(t, Options{ClientID: "id", ClientSecret: "sec"})
-	if r := do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {"id"}, "client_secret": {"bad"}}); r.StatusCode != 401 {
-		t.Fatalf("bad secret: %d", r.StatusCode)
-	}
+	bad := do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {"id"}, "client_secret": {"bad"}})
+	require.Equal(t, 401, bad.StatusCode, "bad secret: %d", bad.StatusCode)
 	r := do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {"id"}, "client_secret": {"sec"}})
 	m := decode(t, r)
 	tok, _ := m["access_token"].(string)
 	rt, _ := m["refresh_token"].(string)
-	if r.StatusCode != 200 || tok == "" || rt == "" || m["token_type"] != "Bearer" {
-		t.Fatalf("token answer %d %v", r.StatusCode, m)
-	}
+	require.Equal(t, 200, r.StatusCode, "token answer %d %v", r.StatusCode, m)
+	require.NotEqual(t, "", tok, "token answer %d %v", r.StatusCode, m)
+	require.NotEqual(t, "", rt, "token answer %d %v", r.StatusCode, m)
+	require.Equal(t, "Bearer", m["token_type"], "token answer %d %v", r.StatusCode, m)
 	r = do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"id"}, "client_secret": {"sec"}})
-	if m := decode(t, r); r.StatusCode != 200 || m["access_token"] == tok {
-		t.Fatalf("refresh: %d %v", r.StatusCode, m)
-	}
+	m = decode(t, r)
+	require.Equal(t, 200, r.StatusCode, "refresh: %d %v", r.StatusCode, m)
+	require.NotEqual(t, tok, m["access_token"], "refresh: %d %v", r.StatusCode, m)
 	// Refresh tokens rotate: the old one is spent.
-	if r := do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"id"}, "client_secret": {"sec"}}); r.StatusCode != 400 {
-		t.Fatalf("reused refresh token: %d", r.StatusCode)
-	}
-	if got := s.Stats().TokensIssued; got != 2 {
-		t.Fatalf("TokensIssued %d", got)
-	}
+	r = do(t, "POST", ts.URL+"/token", nil, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"id"}, "client_secret": {"sec"}})
+	require.Equal(t, 400, r.StatusCode, "reused refresh token: %d", r.StatusCode)
+	got := s.Stats().TokensIssued
+	require.Equal(t, 2, got, "TokensIssued %d", got)
 }
 
 func TestBearerEventsExpire(t *testing.T) {
 	c := newClock()
 	s, ts := start(t, Options{Now: c.Now, TokenTTL: time.Minute, Interval: time.Millisecond})
 	tok, _ := s.IssueToken()
-	if r := do(t, "GET", ts.URL+"/events/bearer", bearer("nope"), nil); r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") {
-		t.Fatalf("unknown token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
-	}
+	unknown := do(t, "GET", ts.URL+"/events/bearer", bearer("nope"), nil)
+	require.Equal(t, 401, unknown.StatusCode, "unknown token: %d %q", unknown.StatusCode, unknown.Header.Get("WWW-Authenticate"))
+	require.Contains(t, unknown.Header.Get("WWW-Authenticate"), "invalid_token", "unknown token: %d %q", unknown.StatusCode, unknown.Header.Get("WWW-Authenticate"))
 	h := bearer(tok)
 	h.Set("Last-Event-ID", "41")
 	r := do(t, "GET", ts.URL+"/events/bearer", h, nil)
-	if r.StatusCode != 200 || r.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("open: %d %q", r.StatusCode, r.Header.Get("Content-Type"))
-	}
-	if got := readEvents(t, r, 2); strings.Join(got, ",") != "id: 42|data: event 42,id: 43|data: event 43" {
-		t.Fatalf("events %q, want 42 and 43 after Last-Event-ID 41", got)
-	}
+	require.Equal(t, 200, r.StatusCode, "open: %d %q", r.StatusCode, r.Header.Get("Content-Type"))
+	require.Equal(t, "text/event-stream", r.Header.Get("Content-Type"), "open: %d %q", r.StatusCode, r.Header.Get("Content-Type"))
+	got := readEvents(t, r, 2)
+	require.Equal(t, "id: 42|data: event 42,id: 43|data: event 43", strings.Join(got, ","), "events %q, want 42 and 43 after Last-Event-ID 41", got)
 	c.Advance(2 * time.Minute)
 	// Events already written before the clock moved may come first.
 	var last string
@@ -143,51 +135,43 @@ func TestBearerEventsExpire(t *testing.T) {
 			break
 		}
 	}
-	if last != "event: auth_expired|data: credentials expired" {
-		t.Fatalf("last block %q, want the auth_expired event", last)
-	}
-	if rest, _ := io.ReadAll(r.Body); len(rest) != 0 {
-		t.Fatalf("stream went on after auth_expired: %q", rest)
-	}
-	if r := do(t, "GET", ts.URL+"/events/bearer", bearer(tok), nil); r.StatusCode != 401 {
-		t.Fatalf("expired token: %d", r.StatusCode)
-	}
-	if st := s.Stats(); st.Expired != 1 || st.StreamsOpened != 1 || st.Rejected != 2 {
-		t.Fatalf("stats %+v", st)
-	}
+	require.Equal(t, "event: auth_expired|data: credentials expired", last, "last block %q, want the auth_expired event", last)
+	rest, _ := io.ReadAll(r.Body)
+	require.Len(t, rest, 0, "stream went on after auth_expired: %q", rest)
+	r = do(t, "GET", ts.URL+"/events/bearer", bearer(tok), nil)
+	require.Equal(t, 401, r.StatusCode, "expired token: %d", r.StatusCode)
+	st := s.Stats()
+	require.Equal(t, 1, st.Expired, "stats %+v", st)
+	require.Equal(t, 1, st.StreamsOpened, "stats %+v", st)
+	require.Equal(t, 2, st.Rejected, "stats %+v", st)
 }
 
 func TestCookieSession(t *testing.T) {
 	s, ts := start(t, Options{Password: "pw", Events: 1, Interval: time.Millisecond})
-	if r := do(t, "POST", ts.URL+"/login", nil, url.Values{"password": {"bad"}}); r.StatusCode != 401 {
-		t.Fatalf("bad password: %d", r.StatusCode)
-	}
+	bad := do(t, "POST", ts.URL+"/login", nil, url.Values{"password": {"bad"}})
+	require.Equal(t, 401, bad.StatusCode, "bad password: %d", bad.StatusCode)
 	r := do(t, "POST", ts.URL+"/login", nil, url.Values{"password": {"pw"}})
 	cookies := r.Cookies()
-	if r.StatusCode != 204 || len(cookies) != 1 || !cookies[0].HttpOnly {
-		t.Fatalf("login: %d %v", r.StatusCode, cookies)
-	}
+	require.Equal(t, 204, r.StatusCode, "login: %d %v", r.StatusCode, cookies)
+	require.Len(t, cookies, 1, "login: %d %v", r.StatusCode, cookies)
+	require.True(t, cookies[0].HttpOnly, "login: %d %v", r.StatusCode, cookies)
 	h := http.Header{"Cookie": {cookies[0].Name + "=" + cookies[0].Value}}
 	r = do(t, "GET", ts.URL+"/events/cookie", h, nil)
-	if got := readEvents(t, r, 5); len(got) != 1 || got[0] != "id: 1|data: event 1" {
-		t.Fatalf("events %q, want one (Events: 1)", got)
-	}
+	got := readEvents(t, r, 5)
+	require.Len(t, got, 1, "events %q, want one (Events: 1)", got)
+	require.Equal(t, "id: 1|data: event 1", got[0], "events %q, want one (Events: 1)", got)
 	s.Revoke(cookies[0].Value)
-	if r := do(t, "GET", ts.URL+"/events/cookie", h, nil); r.StatusCode != 401 {
-		t.Fatalf("revoked session: %d", r.StatusCode)
-	}
+	r = do(t, "GET", ts.URL+"/events/cookie", h, nil)
+	require.Equal(t, 401, r.StatusCode, "revoked session: %d", r.StatusCode)
 }
 
 func TestTicketOneTime(t *testing.T) {
 	s, ts := start(t, Options{Events: 1, Interval: time.Millisecond})
-	if r := do(t, "POST", ts.URL+"/ticket", nil, nil); r.StatusCode != 401 {
-		t.Fatalf("ticket without credentials: %d", r.StatusCode)
-	}
+	r := do(t, "POST", ts.URL+"/ticket", nil, nil)
+	require.Equal(t, 401, r.StatusCode, "ticket without credentials: %d", r.StatusCode)
 	tok, _ := s.IssueToken()
 	ticket, _ := decode(t, do(t, "POST", ts.URL+"/ticket", bearer(tok), nil))["ticket"].(string)
-	if ticket == "" {
-		t.Fatal("no ticket")
-	}
+	require.NotEqual(t, "", ticket, "no ticket")
 	// Many concurrent uses of one ticket: exactly one stream opens.
 	const n = 10
 	var wg sync.WaitGroup
@@ -197,8 +181,7 @@ func TestTicketOneTime(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			resp, err := http.Get(ts.URL + "/events/ticket?ticket=" + url.QueryEscape(ticket))
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			defer resp.Body.Close()
@@ -209,9 +192,8 @@ func TestTicketOneTime(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 1 || s.Stats().TicketReplays != n-1 {
-		t.Fatalf("%d streams opened with one ticket, %d replays counted", ok.Load(), s.Stats().TicketReplays)
-	}
+	require.Equal(t, int32(1), ok.Load(), "%d streams opened with one ticket, %d replays counted", ok.Load(), s.Stats().TicketReplays)
+	require.Equal(t, n-1, s.Stats().TicketReplays, "%d streams opened with one ticket, %d replays counted", ok.Load(), s.Stats().TicketReplays)
 }
 
 func TestQueryToken(t *testing.T) {
@@ -220,19 +202,15 @@ func TestQueryToken(t *testing.T) {
 	tok, _ := s.IssueToken()
 	m := decode(t, do(t, "GET", ts.URL+"/query-token", bearer(tok), nil))
 	qt, _ := m["token"].(string)
-	if qt == "" || m["expires_in"] != float64(60) {
-		t.Fatalf("query token answer %v, want a token living 60 s (capped)", m)
-	}
-	if r := do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(qt), nil, nil); r.StatusCode != 200 {
-		t.Fatalf("fresh token: %d", r.StatusCode)
-	}
+	require.NotEqual(t, "", qt, "query token answer %v, want a token living 60 s (capped)", m)
+	require.Equal(t, float64(60), m["expires_in"], "query token answer %v, want a token living 60 s (capped)", m)
+	r := do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(qt), nil, nil)
+	require.Equal(t, 200, r.StatusCode, "fresh token: %d", r.StatusCode)
 	// Tampered: flip the payload.
 	tampered := "x" + qt[1:]
-	if r := do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(tampered), nil, nil); r.StatusCode != 401 {
-		t.Fatalf("tampered token: %d", r.StatusCode)
-	}
+	r = do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(tampered), nil, nil)
+	require.Equal(t, 401, r.StatusCode, "tampered token: %d", r.StatusCode)
 	c.Advance(61 * time.Second)
-	if r := do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(qt), nil, nil); r.StatusCode != 401 {
-		t.Fatalf("expired token: %d", r.StatusCode)
-	}
+	r = do(t, "GET", ts.URL+"/events/token?token="+url.QueryEscape(qt), nil, nil)
+	require.Equal(t, 401, r.StatusCode, "expired token: %d", r.StatusCode)
 }

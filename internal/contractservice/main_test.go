@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -128,7 +129,7 @@ func TestServiceStream(t *testing.T) {
 
 	select {
 	case cb := <-callbacks:
-		t.Fatalf("unexpected callback %s: %+v", cb.path, cb.msg)
+		require.Fail(t, fmt.Sprintf("unexpected callback %s: %+v", cb.path, cb.msg))
 	default:
 	}
 }
@@ -176,7 +177,7 @@ func awaitConn(t *testing.T, conns <-chan sseConn) sseConn {
 	case c := <-conns:
 		return c
 	case <-time.After(5 * time.Second):
-		t.Fatal("no connection to the SSE server")
+		require.Fail(t, "no connection to the SSE server")
 		return sseConn{}
 	}
 }
@@ -188,7 +189,7 @@ func requireCallback(t *testing.T, callbacks <-chan callback, path string, want 
 		require.Equal(t, path, cb.path)
 		require.Equal(t, want, cb.msg)
 	case <-time.After(5 * time.Second):
-		t.Fatalf("no callback %s", path)
+		require.Fail(t, fmt.Sprintf("no callback %s", path))
 	}
 }
 
@@ -207,6 +208,6 @@ func TestServiceQuit(t *testing.T) {
 	case err := <-done:
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("the service did not stop")
+		require.Fail(t, "the service did not stop")
 	}
 }

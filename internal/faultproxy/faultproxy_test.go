@@ -2,7 +2,6 @@ package faultproxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -31,9 +32,7 @@ type target struct {
 func newTarget(t *testing.T, handle func(net.Conn)) *target {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tg := &target{ln: ln, conns: make(map[net.Conn]struct{})}
 	tg.wg.Add(1)
 	go func() {
@@ -89,9 +88,7 @@ func echo(c net.Conn) { io.Copy(c, c) }
 func newProxy(t *testing.T, tg *target) *Proxy {
 	t.Helper()
 	p, err := New(tg.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	return p
 }
@@ -99,9 +96,7 @@ func newProxy(t *testing.T, tg *target) *Proxy {
 func dial(t *testing.T, p *Proxy) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -131,15 +126,11 @@ func TestPassThrough(t *testing.T) {
 	go func() { c.Write(want) }()
 	got := make([]byte, len(want))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("echoed bytes differ")
-	}
-	if p.Accepted() != 1 || tg.Accepted() != 1 {
-		t.Fatalf("accepted proxy=%d target=%d, want 1 and 1", p.Accepted(), tg.Accepted())
-	}
+	_, err := io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(got, want), "echoed bytes differ")
+	require.Equal(t, 1, p.Accepted(), "accepted proxy=%d target=%d, want 1 and 1", p.Accepted(), tg.Accepted())
+	require.Equal(t, 1, tg.Accepted(), "accepted proxy=%d target=%d, want 1 and 1", p.Accepted(), tg.Accepted())
 }
 
 func TestLatency(t *testing.T) {
@@ -148,17 +139,14 @@ func TestLatency(t *testing.T) {
 	p.SetFaults(Faults{Latency: 50 * time.Millisecond})
 	c := dial(t, p)
 	start := time.Now()
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.Write([]byte("x"))
+	require.NoError(t, err)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
+	_, err = io.ReadFull(c, make([]byte, 1))
+	require.NoError(t, err)
 	// One delay each way.
-	if rtt := time.Since(start); rtt < 100*time.Millisecond {
-		t.Fatalf("round trip %v, want >= 100ms", rtt)
-	}
+	rtt := time.Since(start)
+	require.GreaterOrEqual(t, rtt, 100*time.Millisecond, "round trip %v, want >= 100ms", rtt)
 }
 
 func TestBandwidth(t *testing.T) {
@@ -170,17 +158,13 @@ func TestBandwidth(t *testing.T) {
 	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got := make([]byte, n)
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatal(err)
-	}
+	_, err := io.ReadFull(c, got)
+	require.NoError(t, err)
 	el := time.Since(start)
 	// The last 1/50 s is not waited for before the bytes arrive.
-	if min := time.Duration(n)*time.Second/bps - 20*time.Millisecond; el < min {
-		t.Fatalf("%d bytes at %d B/s took %v, want >= %v", n, bps, el, min)
-	}
-	if !bytes.Equal(got, payload(n)) {
-		t.Fatal("bytes differ")
-	}
+	min := time.Duration(n)*time.Second/bps - 20*time.Millisecond
+	require.GreaterOrEqual(t, el, min, "%d bytes at %d B/s took %v, want >= %v", n, bps, el, min)
+	require.True(t, bytes.Equal(got, payload(n)), "bytes differ")
 	t.Logf("%d bytes at %d B/s: %v", n, bps, el)
 }
 
@@ -201,22 +185,15 @@ func TestSlices(t *testing.T) {
 			reads++
 			got = append(got, buf[:k]...)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
 	el := time.Since(start)
-	if !bytes.Equal(got, payload(n)) {
-		t.Fatal("bytes differ")
-	}
-	if min := (n - 1) * 5 * time.Millisecond; el < min {
-		t.Fatalf("%d one-byte slices took %v, want >= %v", n, el, min)
-	}
+	require.True(t, bytes.Equal(got, payload(n)), "bytes differ")
+	min := (n - 1) * 5 * time.Millisecond
+	require.GreaterOrEqual(t, el, min, "%d one-byte slices took %v, want >= %v", n, el, min)
 	// A reader that keeps up sees most slices as separate reads; a noisy
 	// machine may merge a few.
-	if reads < n/2 {
-		t.Fatalf("%d reads for %d one-byte slices", reads, n)
-	}
+	require.GreaterOrEqual(t, reads, n/2, "%d reads for %d one-byte slices", reads, n)
 	t.Logf("%d bytes in %d reads over %v", n, reads, el)
 }
 
@@ -231,21 +208,14 @@ func TestCutPerConnection(t *testing.T) {
 	})
 	c1 := dial(t, p)
 	got, err := readAll(t, c1, 10*time.Second)
-	if err != nil {
-		t.Fatalf("conn 1: %v after %d bytes, want EOF at the cut", err, len(got))
-	}
-	if !bytes.Equal(got, payload(n)[:k]) {
-		t.Fatalf("conn 1: got %d bytes, want the first %d", len(got), k)
-	}
+	require.NoError(t, err, "conn 1: %v after %d bytes, want EOF at the cut", err, len(got))
+	require.True(t, bytes.Equal(got, payload(n)[:k]), "conn 1: got %d bytes, want the first %d", len(got), k)
 	c2 := dial(t, p)
 	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got = make([]byte, n)
-	if _, err := io.ReadFull(c2, got); err != nil {
-		t.Fatalf("conn 2: %v", err)
-	}
-	if !bytes.Equal(got, payload(n)) {
-		t.Fatal("conn 2: bytes differ")
-	}
+	_, err = io.ReadFull(c2, got)
+	require.NoError(t, err, "conn 2: %v", err)
+	require.True(t, bytes.Equal(got, payload(n)), "conn 2: bytes differ")
 }
 
 func TestCutWithReset(t *testing.T) {
@@ -260,16 +230,11 @@ func TestCutWithReset(t *testing.T) {
 	p := newProxy(t, tg)
 	p.SetFaults(Faults{CutAfter: 10, Reset: true})
 	c := dial(t, p)
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.Write([]byte("x"))
+	require.NoError(t, err)
 	got, err := readAll(t, c, 10*time.Second)
-	if !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("got %d bytes and %v, want ECONNRESET", len(got), err)
-	}
-	if len(got) > 10 {
-		t.Fatalf("got %d bytes past a cut at 10", len(got))
-	}
+	require.ErrorIs(t, err, syscall.ECONNRESET, "got %d bytes and %v, want ECONNRESET", len(got), err)
+	require.LessOrEqual(t, len(got), 10, "got %d bytes past a cut at 10", len(got))
 }
 
 func TestResetOnAccept(t *testing.T) {
@@ -279,19 +244,14 @@ func TestResetOnAccept(t *testing.T) {
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		// The reset may beat the end of connect on loopback.
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("dial: %v, want success or ECONNRESET", err)
-		}
+		require.ErrorIs(t, err, syscall.ECONNRESET, "dial: %v, want success or ECONNRESET", err)
 	} else {
 		defer c.Close()
 		got, err := readAll(t, c, 10*time.Second)
-		if !errors.Is(err, syscall.ECONNRESET) || len(got) != 0 {
-			t.Fatalf("got %d bytes and %v, want ECONNRESET and nothing", len(got), err)
-		}
+		require.ErrorIs(t, err, syscall.ECONNRESET, "got %d bytes and %v, want ECONNRESET and nothing", len(got), err)
+		require.Len(t, got, 0, "got %d bytes and %v, want ECONNRESET and nothing", len(got), err)
 	}
-	if tg.Accepted() != 0 {
-		t.Fatalf("target accepted %d connections, want 0", tg.Accepted())
-	}
+	require.Equal(t, 0, tg.Accepted(), "target accepted %d connections, want 0", tg.Accepted())
 }
 
 func TestBlackhole(t *testing.T) {
@@ -299,16 +259,12 @@ func TestBlackhole(t *testing.T) {
 	p := newProxy(t, tg)
 	p.SetFaults(Faults{Blackhole: true})
 	c := dial(t, p)
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
 	got, err := readAll(t, c, 200*time.Millisecond)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || len(got) != 0 {
-		t.Fatalf("got %d bytes and %v, want nothing until the deadline", len(got), err)
-	}
-	if tg.Accepted() != 0 {
-		t.Fatalf("target accepted %d connections, want 0", tg.Accepted())
-	}
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "got %d bytes and %v, want nothing until the deadline", len(got), err)
+	require.Len(t, got, 0, "got %d bytes and %v, want nothing until the deadline", len(got), err)
+	require.Equal(t, 0, tg.Accepted(), "target accepted %d connections, want 0", tg.Accepted())
 }
 
 func TestBlackholeAfterHeaders(t *testing.T) {
@@ -324,12 +280,8 @@ func TestBlackholeAfterHeaders(t *testing.T) {
 	p.SetFaults(Faults{BlackholeAfterHeaders: true, SliceSize: 3})
 	c := dial(t, p)
 	got, err := readAll(t, c, 300*time.Millisecond)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read ended with %v, want a deadline", err)
-	}
-	if string(got) != head {
-		t.Fatalf("got %q, want just the header", got)
-	}
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded, "read ended with %v, want a deadline", err)
+	require.Equal(t, head, string(got), "got %q, want just the header", got)
 }
 
 func TestHeaderEndScan(t *testing.T) {
@@ -351,9 +303,7 @@ func TestHeaderEndScan(t *testing.T) {
 			}
 			total += len(s)
 		}
-		if at != tc.want {
-			t.Errorf("%q: end at %d, want %d", tc.in, at, tc.want)
-		}
+		assert.Equal(t, tc.want, at, "%q: end at %d, want %d", tc.in, at, tc.want)
 	}
 }
 
@@ -364,28 +314,24 @@ func TestFaultsChangeWhileLive(t *testing.T) {
 	buf := make([]byte, 5)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	c.Write([]byte("hello"))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
+	_, err := io.ReadFull(c, buf)
+	require.NoError(t, err)
 	live := p.Live()
-	if len(live) != 1 {
-		t.Fatalf("%d live conns, want 1", len(live))
-	}
+	require.Len(t, live, 1, "%d live conns, want 1", len(live))
 	// Cut this live connection 3 bytes further on.
 	live[0].SetFaults(Faults{CutAfter: 8})
 	c.Write([]byte("world"))
 	got, err := readAll(t, c, 10*time.Second)
-	if err != nil || string(got) != "wor" {
-		t.Fatalf("got %q, %v; want \"wor\" then EOF", got, err)
-	}
+	require.NoError(t, err, "got %q, %v; want \"wor\" then EOF", got, err)
+	require.Equal(t, "wor", string(got), "got %q, %v; want \"wor\" then EOF", got, err)
 	select {
 	case <-live[0].Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("connection not done after the cut")
+		require.Fail(t, "connection not done after the cut")
 	}
-	if d, u := live[0].BytesDown(), live[0].BytesUp(); d != 8 || u != 10 {
-		t.Fatalf("forwarded %d bytes down and %d up, want 8 and 10", d, u)
-	}
+	d, u := live[0].BytesDown(), live[0].BytesUp()
+	require.Equal(t, int64(8), d, "forwarded %d bytes down and %d up, want 8 and 10", d, u)
+	require.Equal(t, int64(10), u, "forwarded %d bytes down and %d up, want 8 and 10", d, u)
 }
 
 func TestCloseConnsKeepsAccepting(t *testing.T) {
@@ -394,21 +340,17 @@ func TestCloseConnsKeepsAccepting(t *testing.T) {
 	c1 := dial(t, p)
 	c1.Write([]byte("x"))
 	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(c1, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-	if n := p.CloseConns(); n != 1 {
-		t.Fatalf("CloseConns closed %d, want 1", n)
-	}
-	if _, err := readAll(t, c1, 10*time.Second); err != nil {
-		t.Fatalf("conn 1 after CloseConns: %v, want EOF", err)
-	}
+	_, err := io.ReadFull(c1, make([]byte, 1))
+	require.NoError(t, err)
+	n := p.CloseConns()
+	require.Equal(t, 1, n, "CloseConns closed %d, want 1", n)
+	_, err = readAll(t, c1, 10*time.Second)
+	require.NoError(t, err, "conn 1 after CloseConns: %v, want EOF", err)
 	c2 := dial(t, p)
 	c2.Write([]byte("y"))
 	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
-		t.Fatalf("conn 2: %v", err)
-	}
+	_, err = io.ReadFull(c2, make([]byte, 1))
+	require.NoError(t, err, "conn 2: %v", err)
 }
 
 // TestCloseFromEveryState closes the proxy while connections sit in each
@@ -427,9 +369,7 @@ func TestCloseFromEveryState(t *testing.T) {
 		}
 	})
 	p, err := New(tg.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	states := []Faults{
 		{Blackhole: true},
 		{BlackholeAfterHeaders: true},
@@ -446,9 +386,7 @@ func TestCloseFromEveryState(t *testing.T) {
 	var clients []net.Conn
 	for range states {
 		c, err := net.Dial("tcp", p.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		clients = append(clients, c)
 		<-opened
 	}
@@ -458,18 +396,14 @@ func TestCloseFromEveryState(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if el := time.Since(start); el > time.Second {
-		t.Fatalf("Close took %v", el)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	require.NoError(t, p.Close())
+	el := time.Since(start)
+	require.LessOrEqual(t, el, time.Second, "Close took %v", el)
+	err = p.Close()
+	require.NoError(t, err, "second Close: %v", err)
 	for i, c := range clients {
-		if _, err := readAll(t, c, 10*time.Second); err != nil && !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("client %d after Close: %v, want EOF", i+1, err)
+		if _, err := readAll(t, c, 10*time.Second); err != nil {
+			assert.ErrorIs(t, err, syscall.ECONNRESET, "client %d after Close: %v, want EOF", i+1, err)
 		}
 	}
 }
