@@ -353,7 +353,7 @@ func ExampleCookies() {
 		fmt.Println(err)
 		return
 	}
-	var logins atomic.Int32
+	var relogins atomic.Int32
 	login := func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/login", nil)
 		if err != nil {
@@ -364,7 +364,7 @@ func ExampleCookies() {
 			return err
 		}
 		resp.Body.Close()
-		logins.Add(1) // runs on the Stream's goroutine: count, do not print
+		relogins.Add(1) // runs on the Stream's goroutine: count, do not print
 		return nil
 	}
 	if err := login(context.Background()); err != nil {
@@ -382,7 +382,7 @@ func ExampleCookies() {
 	for ev := range s.Events() {
 		fmt.Println(ev.Data)
 	}
-	fmt.Println("logins:", logins.Load(), "err:", s.Err())
+	fmt.Println("logins:", relogins.Load(), "err:", s.Err())
 	// Output:
 	// event 1
 	// event 2
