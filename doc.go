@@ -20,14 +20,33 @@
 //	}
 //	return s.Err() // nil after a 204 or Close
 //
-// A Stream reconnects on its own: network errors, EOF, 5xx and 429 are
-// retried with exponential backoff and jitter (never earlier than the
-// server's retry: field or Retry-After), resuming with Last-Event-ID. A 401
-// makes the AuthSource refresh its credentials once; a 204 ends the stream
-// cleanly; 403, other 4xx, a wrong Content-Type and TLS certificate errors
-// end it with an error that says so. One goroutine per Stream reads the
-// connection; a consumer that stops receiving stops the reader, so memory
-// stays bounded.
+// Client.Events gives the same stream as an iterator that runs in the
+// caller's goroutine, with no goroutine or channel of the SDK's own:
+//
+//	for ev, err := range c.Events(req) {
+//		if err != nil {
+//			return err // why the stream ended; a normal end ends the loop
+//		}
+//		fmt.Println(ev.Data)
+//	}
+//
+// A GET stream reconnects on its own, as a browser's EventSource does:
+// network errors, EOF, 5xx and 429 are retried, resuming with
+// Last-Event-ID. After a connection that delivered events the next
+// attempt waits the server's retry: time (or Client.RetryDelay) plus
+// jitter; failures, and connections that delivered nothing, grow the wait
+// exponentially. A 401 makes the AuthSource refresh its credentials once;
+// a 204 ends the stream cleanly; 403, other 4xx, a wrong Content-Type and
+// TLS certificate errors end it with an error that says so.
+//
+// A POST stream (an LLM completion, an MCP tool call) is finite, as fetch
+// reads it: it ends when the server ends it and is never sent again once
+// the server may have acted on it. Client.Lifecycle changes that per
+// client, and Client.Resume resumes such a stream with another request
+// (MCP Streamable HTTP's GET with Last-Event-ID).
+//
+// One goroutine per Stream reads the connection; a consumer that stops
+// receiving stops the reader, so memory stays bounded.
 //
 // # Credentials
 //
@@ -43,8 +62,10 @@
 // Errors are typed for errors.As: *StatusError (an HTTP status, with its
 // code and Retry-After), *AuthError (credentials could not be had or were
 // refused), *PermanentError (retrying cannot help) and *ParseError, which
-// wraps ErrEventTooLarge (a line or event over the limit). Every message
-// starts with "sse: " and carries no secret.
+// wraps ErrEventTooLarge (a line or event over the limit); ErrStreamLost
+// marks a finite stream whose connection broke. Every message starts with
+// "sse: " and carries no secret; a refused response's header and body are
+// fields of *StatusError, never part of its text.
 //
 // # Parsing only
 //
