@@ -324,7 +324,7 @@ func setQuery(req *http.Request, name, value string) {
 	req.URL.RawQuery = strings.Join(kept, "&")
 }
 
-// Cookies sends the cookies jar holds for each attempt's URL (a session
+// SessionCookies sends the cookies jar holds for each attempt's URL (a session
 // cookie from a login, say) as the request's Cookie header. On a 401,
 // Refresh calls relogin, which should log in again and store the new
 // session cookie in jar; with relogin nil, a refused session is a
@@ -342,7 +342,7 @@ func setQuery(req *http.Request, name, value string) {
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines
 // when jar is (net/http/cookiejar's Jar is).
-func Cookies(jar http.CookieJar, relogin func(ctx context.Context) error) AuthSource {
+func SessionCookies(jar http.CookieJar, relogin func(ctx context.Context) error) AuthSource {
 	return &cookieSource{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
 }
 
@@ -403,7 +403,7 @@ func cookieHeader(cookies []*http.Cookie) string {
 	return r.Header.Get("Cookie")
 }
 
-// Headers sets the fixed headers h (an API key, say) on every attempt,
+// StaticHeaders sets the fixed headers h (an API key, say) on every attempt,
 // replacing any values the request had for those names. h is copied. A
 // name or value that RFC 9110 does not allow (a name that is not a token,
 // a value with a control character other than tab) makes Authorize fail
@@ -412,7 +412,7 @@ func cookieHeader(cookies []*http.Cookie) string {
 // 401 in a row ends the stream.
 //
 // The returned AuthSource is safe for concurrent use by multiple goroutines.
-func Headers(h http.Header) AuthSource {
+func StaticHeaders(h http.Header) AuthSource {
 	return headerSource(h.Clone())
 }
 

@@ -351,7 +351,7 @@ func TestCookies(t *testing.T) {
 		return resp.Body.Close()
 	}
 	require.NoError(t, login(context.Background()))
-	src := Cookies(jar, login)
+	src := SessionCookies(jar, login)
 	req := httptest.NewRequest(http.MethodGet, srv.URL+"/events", nil)
 	require.NoError(t, src.Authorize(context.Background(), req))
 	got := req.Header.Get("Cookie")
@@ -385,24 +385,24 @@ func TestCookies(t *testing.T) {
 	require.Equal(t, "session=s2", req2.Header.Get("Cookie"), "after relogin: Cookie %q, err %v", req2.Header.Get("Cookie"), err)
 
 	// Without a relogin function a refusal is permanent.
-	err = Cookies(jar, nil).Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
+	err = SessionCookies(jar, nil).Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
 	require.True(t, isPermanent(err), "Refresh without relogin: %v, want permanent", err)
 	// A failing relogin is retryable unless it says otherwise, and cancellation wins.
-	failing := Cookies(jar, func(context.Context) error { return errors.New("login down") })
+	failing := SessionCookies(jar, func(context.Context) error { return errors.New("login down") })
 	err = failing.Refresh(context.Background(), &http.Response{StatusCode: 401, Request: req2})
 	require.Error(t, err, "failing relogin: %v", err)
 	require.False(t, isPermanent(err), "failing relogin: %v", err)
 	require.True(t, strings.HasPrefix(err.Error(), "sse: "), "failing relogin: %v", err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	blocked := Cookies(jar, func(ctx context.Context) error { return ctx.Err() })
+	blocked := SessionCookies(jar, func(ctx context.Context) error { return ctx.Err() })
 	err = blocked.Refresh(ctx, &http.Response{StatusCode: 401, Request: req2})
 	require.ErrorIs(t, err, context.Canceled, "cancelled Refresh: %v", err)
 }
 
 func TestCookiesRefusesControlCharacters(t *testing.T) {
 	u, _ := url.Parse("https://example.test/")
-	src := Cookies(fixedJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
+	src := SessionCookies(fixedJar{u: u, c: []*http.Cookie{{Name: "s", Value: "a\r\nb"}}}, nil)
 	req, err := authorizeRequest(t, src)
 	require.True(t, isPermanent(err), "err %v, Cookie %q", err, req.Header.Get("Cookie"))
 	require.Equal(t, "", req.Header.Get("Cookie"), "err %v, Cookie %q", err, req.Header.Get("Cookie"))
@@ -410,7 +410,7 @@ func TestCookiesRefusesControlCharacters(t *testing.T) {
 
 func TestHeaders(t *testing.T) {
 	h := http.Header{"X-Api-Key": {"k1"}, "X-Multi": {"a", "b"}}
-	src := Headers(h)
+	src := StaticHeaders(h)
 	h.Set("X-Api-Key", "changed") // Headers copied h
 	req := httptest.NewRequest(http.MethodGet, "https://example.test/", nil)
 	req.Header.Set("X-Api-Key", "old")
@@ -421,7 +421,7 @@ func TestHeaders(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, got, "X-Multi = %q", got)
 	require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")))
 	for _, bad := range []http.Header{{"X-K": {"a\r\nb"}}, {"X-K": {"a\x00"}}, {"X-K\n": {"v"}}} {
-		req, err := authorizeRequest(t, Headers(bad))
+		req, err := authorizeRequest(t, StaticHeaders(bad))
 		assert.True(t, isPermanent(err), "%q: err %v, header %q", bad, err, req.Header)
 		assert.Empty(t, req.Header, "%q: err %v, header %q", bad, err, req.Header)
 		if err != nil {
@@ -465,7 +465,7 @@ func TestCombine(t *testing.T) {
 	require.ErrorIs(t, err, perm, "Refresh: %v, want both errors joined, permanent", err)
 	require.True(t, isPermanent(err), "Refresh: %v, want both errors joined, permanent", err)
 	require.NoError(t, Combine().Refresh(context.Background(), nil))
-	_, err = authorizeRequest(t, Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })))
+	_, err = authorizeRequest(t, Combine(StaticHeaders(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })))
 	require.NoError(t, err)
 }
 
@@ -573,7 +573,7 @@ func TestCookiesEndToEnd(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	var attempts attemptLog
 	// No session yet: the first attempt is refused, Refresh logs in.
-	st, err := fastAuthClient(Cookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
+	st, err := fastAuthClient(SessionCookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
 	require.NoError(t, err)
 	defer st.Close()
 	readInOrder(t, st, 1, 3)

@@ -127,12 +127,12 @@ type Client struct {
 	// exceeds one ends with an error wrapping ErrEventTooLarge.
 	MaxLineSize, MaxEventSize int
 
-	// AllowInsecure permits credentials (an Auth source, a cookie Jar,
+	// AllowPlainHTTP permits credentials (an Auth source, a cookie Jar,
 	// URL user info, or a caller-set Authorization, Cookie or
 	// Proxy-Authorization header) to travel over plain http to hosts other
 	// than localhost and loopback IP literals. By default such a request
 	// fails before any I/O.
-	AllowInsecure bool
+	AllowPlainHTTP bool
 
 	// AuthExpiredEvent is the event type a server sends before it closes a
 	// stream whose credentials have expired. With an Auth source, the
@@ -169,51 +169,51 @@ type Client struct {
 
 // settings is a Client's configuration with its defaults resolved.
 type settings struct {
-	base          *http.Client
-	auth          AuthSource
-	lastEventID   string
-	idle          time.Duration
-	retry         time.Duration
-	floor         time.Duration
-	maxDelay      time.Duration
-	maxRetries    int
-	lifecycle     Lifecycle
-	resume        func(context.Context, string) (*http.Request, error)
-	maxElapsed    time.Duration
-	newBackOff    func() backoff.BackOff
-	maxLine       int
-	maxEvent      int
-	allowInsecure bool
-	authExpired   string
-	maxAge        time.Duration
-	log           *slog.Logger
-	onComment     func(string)
-	onAttempt     func(Attempt)
+	base           *http.Client
+	auth           AuthSource
+	lastEventID    string
+	idle           time.Duration
+	retry          time.Duration
+	floor          time.Duration
+	maxDelay       time.Duration
+	maxRetries     int
+	lifecycle      Lifecycle
+	resume         func(context.Context, string) (*http.Request, error)
+	maxElapsed     time.Duration
+	newBackOff     func() backoff.BackOff
+	maxLine        int
+	maxEvent       int
+	allowPlainHTTP bool
+	authExpired    string
+	maxAge         time.Duration
+	log            *slog.Logger
+	onComment      func(string)
+	onAttempt      func(Attempt)
 }
 
 // settings resolves c's defaults into a private copy and checks them.
 func (c *Client) settings() (*settings, error) {
 	s := &settings{
-		base:          c.HTTPClient,
-		auth:          c.Auth,
-		lastEventID:   c.LastEventID,
-		idle:          orDefault(c.IdleTimeout, 90*time.Second),
-		retry:         orDefault(c.RetryDelay, time.Second),
-		floor:         orDefault(c.MinRetryDelay, 500*time.Millisecond),
-		maxDelay:      orDefault(c.MaxRetryDelay, 30*time.Second),
-		lifecycle:     c.Lifecycle,
-		resume:        c.Resume,
-		maxRetries:    c.MaxRetries,
-		maxElapsed:    c.MaxElapsed,
-		newBackOff:    c.Backoff,
-		maxLine:       c.MaxLineSize,
-		maxEvent:      c.MaxEventSize,
-		allowInsecure: c.AllowInsecure,
-		authExpired:   c.AuthExpiredEvent,
-		maxAge:        c.MaxConnAge,
-		log:           c.Logger,
-		onComment:     c.OnComment,
-		onAttempt:     c.OnAttempt,
+		base:           c.HTTPClient,
+		auth:           c.Auth,
+		lastEventID:    c.LastEventID,
+		idle:           orDefault(c.IdleTimeout, 90*time.Second),
+		retry:          orDefault(c.RetryDelay, time.Second),
+		floor:          orDefault(c.MinRetryDelay, 500*time.Millisecond),
+		maxDelay:       orDefault(c.MaxRetryDelay, 30*time.Second),
+		lifecycle:      c.Lifecycle,
+		resume:         c.Resume,
+		maxRetries:     c.MaxRetries,
+		maxElapsed:     c.MaxElapsed,
+		newBackOff:     c.Backoff,
+		maxLine:        c.MaxLineSize,
+		maxEvent:       c.MaxEventSize,
+		allowPlainHTTP: c.AllowPlainHTTP,
+		authExpired:    c.AuthExpiredEvent,
+		maxAge:         c.MaxConnAge,
+		log:            c.Logger,
+		onComment:      c.OnComment,
+		onAttempt:      c.OnAttempt,
 	}
 	if s.base == nil {
 		s.base = &http.Client{Transport: defaultTransport}

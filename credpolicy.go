@@ -45,16 +45,16 @@ func (s *settings) httpClient(r *runner) *http.Client {
 // and no Referer, and a redirect that would re-send a request body to
 // another origin fails; a request to the first request's origin goes over
 // plain http only when that host is "localhost" or a loopback IP literal,
-// unless allowInsecure is set. Cookies of hc.Jar go only to the first
+// unless allowPlainHTTP is set. Cookies of hc.Jar go only to the first
 // request's origin. The caller's CheckRedirect, if any, runs after the
 // policy's. hc is not modified.
-func CredentialClient(hc *http.Client, allowInsecure bool) *http.Client {
+func CredentialClient(hc *http.Client, allowPlainHTTP bool) *http.Client {
 	c := http.Client{Timeout: 30 * time.Second}
 	if hc != nil {
 		c = *hc
 	}
 	c.CheckRedirect = policyCheckRedirect(c.CheckRedirect)
-	c.Transport = &policyTransport{base: c.Transport, jar: c.Jar, allowInsecure: allowInsecure}
+	c.Transport = &policyTransport{base: c.Transport, jar: c.Jar, allowPlainHTTP: allowPlainHTTP}
 	c.Jar = nil
 	return &c
 }
@@ -161,8 +161,8 @@ func isLoopback(host string) bool {
 // insecureError returns the error for credentials that would go over plain
 // http to u, a host that is not loopback, or nil when that is allowed; how
 // tells the caller how to opt out.
-func insecureError(u *url.URL, allowInsecure bool, how string) error {
-	if allowInsecure || !strings.EqualFold(u.Scheme, "http") || isLoopback(u.Hostname()) {
+func insecureError(u *url.URL, allowPlainHTTP bool, how string) error {
+	if allowPlainHTTP || !strings.EqualFold(u.Scheme, "http") || isLoopback(u.Hostname()) {
 		return nil
 	}
 	return &PermanentError{Err: errors.New("sse: refusing to send credentials over plain http to " +
@@ -215,16 +215,16 @@ func (j *originJar) Cookies(u *url.URL) []*http.Cookie {
 // to hosts that are not loopback for each request to the chain's first
 // origin, and adds the jar's cookies only there.
 type policyTransport struct {
-	base          http.RoundTripper
-	jar           http.CookieJar
-	allowInsecure bool
+	base           http.RoundTripper
+	jar            http.CookieJar
+	allowPlainHTTP bool
 }
 
 // RoundTrip sends req under the policy.
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	home := origin(req.URL) == origin(firstRequest(req).URL)
 	if home {
-		if err := insecureError(req.URL, t.allowInsecure, "allow it explicitly"); err != nil {
+		if err := insecureError(req.URL, t.allowPlainHTTP, "allow it explicitly"); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}

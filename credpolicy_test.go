@@ -114,7 +114,7 @@ func TestFinding1TicketEndpointCredentialsStayHome(t *testing.T) {
 					HTTPClient: hc,
 					Auth: Combine(
 						Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bt" + secret})),
-						Headers(http.Header{"X-Api-Key": {"key" + secret}, "User-Agent": {"ua" + secret}}),
+						StaticHeaders(http.Header{"X-Api-Key": {"key" + secret}, "User-Agent": {"ua" + secret}}),
 					),
 				}
 				_, _ = authorizeRequest(t, src)
@@ -202,7 +202,7 @@ func TestFinding3PlainHTTPTicketEndpointRefused(t *testing.T) {
 		{"bearer and API key", func(s string) *TicketSource {
 			return &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t), Auth: Combine(
 				Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bt" + s})),
-				Headers(http.Header{"X-Api-Key": {"key" + s}}))}
+				StaticHeaders(http.Header{"X-Api-Key": {"key" + s}}))}
 		}},
 		{"userinfo", func(s string) *TicketSource {
 			u := plain.URL("a.test", "/ticket")
@@ -225,7 +225,7 @@ func TestFinding3PlainHTTPTicketEndpointRefused(t *testing.T) {
 	}
 	t.Run("loopback (control)", func(t *testing.T) {
 		plain.serve(serveTicket)
-		req, err := authorizeRequest(t, &TicketSource{URL: plain.URL("127.0.0.1", "/ticket"), Auth: Headers(http.Header{"X-Api-Key": {"k"}})})
+		req, err := authorizeRequest(t, &TicketSource{URL: plain.URL("127.0.0.1", "/ticket"), Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})})
 		require.NoError(t, err)
 		require.Equal(t, "tk1", req.URL.Query().Get("ticket"))
 	})
@@ -288,7 +288,7 @@ func TestFinding5AuthSourceHeadersStayHomeWhateverTheirName(t *testing.T) {
 	b.serve(serveOneEvent)
 	c := &Client{
 		HTTPClient: trustingHTTPClient(t),
-		Auth: Headers(http.Header{
+		Auth: StaticHeaders(http.Header{
 			"User-Agent":      {"app key=" + secret},
 			"Accept-Language": {secret},
 			"Content-Type":    {"ct" + secret},
@@ -318,7 +318,7 @@ func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
 	for _, host := range []string{"evil.localhost", "a.b.localhost", "localhost.evil.test"} {
 		t.Run(host, func(t *testing.T) {
 			secret := newCanary()
-			c := &Client{HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {secret}}), MaxRetries: 1}
+			c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {secret}}), MaxRetries: 1}
 			st, err := c.Connect(context.Background(), plain.URL(host, "/events"))
 			if err == nil {
 				st.Close()
@@ -329,7 +329,7 @@ func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
 		})
 	}
 	t.Run("localhost (control)", func(t *testing.T) {
-		c := &Client{HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {"k"}})}
+		c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})}
 		openOne(t, c, plain.URL("localhost", "/events"))
 	})
 }
@@ -356,7 +356,7 @@ func TestFinding7RefreshAfterCrossOriginHop(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
 		jar.SetCookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}, []*http.Cookie{{Name: "s", Value: "v", Path: "/"}})
 		var relogins atomic.Int32
-		connect(t, Cookies(jar, func(context.Context) error { relogins.Add(1); return nil }))
+		connect(t, SessionCookies(jar, func(context.Context) error { relogins.Add(1); return nil }))
 		require.Zero(t, relogins.Load(), "relogin ran although the session cookie was never refused")
 		require.Len(t, a.requests(), 1, "the stream was retried although no refresh can help")
 	})
@@ -395,10 +395,10 @@ func TestFinding8CacheControl(t *testing.T) {
 		header string
 	}{
 		{"caller's value kept without Auth", nil, "max-age=5", "", "max-age=5", ""},
-		{"caller's value kept with Auth", Headers(http.Header{"X-Api-Key": {"k"}}), "max-age=5", "", "max-age=5", ""},
+		{"caller's value kept with Auth", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "max-age=5", "", "max-age=5", ""},
 		{"caller's query credential gets no-store", nil, "", "?token=secret", "no-store", ""},
 		{"AuthSource query credential gets no-store", QueryToken("", func(context.Context) (string, error) { return "q", nil }), "", "", "no-store", ""},
-		{"nothing in the query: no-cache", Headers(http.Header{"X-Api-Key": {"k"}}), "", "", "no-cache", ""},
+		{"nothing in the query: no-cache", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "", "", "no-cache", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o.serve(serveOneEvent)
@@ -438,13 +438,13 @@ func TestWireCheckRFC9110(t *testing.T) {
 		{"caller header value \\x7f", http.Header{"X-Key": {"a\x7fb"}}, nil},
 		{"caller header name with a space", http.Header{"X Key": {"v"}}, nil},
 		{"caller header name empty", http.Header{"": {"v"}}, nil},
-		{"Headers value \\x01", nil, Headers(http.Header{"X-Key": {"a\x01b"}})},
-		{"Headers name with a colon", nil, Headers(http.Header{"X:Key": {"v"}})},
+		{"Headers value \\x01", nil, StaticHeaders(http.Header{"X-Key": {"a\x01b"}})},
+		{"Headers name with a colon", nil, StaticHeaders(http.Header{"X:Key": {"v"}})},
 		{"raw header value \\x7f", nil, rawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{"a\x7f"} })},
 		{"raw header name with a space", nil, rawSource(func(r *http.Request) { r.Header["X Raw"] = []string{"a"} })},
 		{"raw query value \\x01", nil, rawSource(func(r *http.Request) { r.URL.RawQuery = "token=a%01b" })},
 		{"query token \\x1f", nil, QueryToken("", func(context.Context) (string, error) { return "a\x1fb", nil })},
-		{"cookie \\x01", nil, Cookies(fixedJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
+		{"cookie \\x01", nil, SessionCookies(fixedJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
 		{"bearer token \\x01", nil, badBearer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -553,11 +553,11 @@ func TestCredentialClientPlainHTTPOnlyToLoopback(t *testing.T) {
 	}
 }
 
-func TestTicketSourceAllowInsecure(t *testing.T) {
+func TestTicketSourceAllowPlainHTTP(t *testing.T) {
 	plain := newTestOrigin(t, false)
 	plain.serve(serveTicket)
-	src := &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t), AllowInsecure: true,
-		Auth: Headers(http.Header{"X-Api-Key": {"k"}})}
+	src := &TicketSource{URL: plain.URL("a.test", "/ticket"), HTTPClient: trustingHTTPClient(t), AllowPlainHTTP: true,
+		Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})}
 	req, err := authorizeRequest(t, src)
 	require.NoError(t, err)
 	require.Equal(t, "tk1", req.URL.Query().Get("ticket"))

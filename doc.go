@@ -52,10 +52,10 @@
 //
 // An AuthSource adds credentials to each connection attempt: Bearer (an
 // oauth2.TokenSource, refreshed on 401), TicketSource (a one-time ticket
-// fetched before every attempt), QueryToken, Cookies and Headers, and
+// fetched before every attempt), QueryToken, SessionCookies and StaticHeaders, and
 // Combine to use several. Credentials never leave their origin on a
 // redirect, travel over plain http only to loopback unless
-// Client.AllowInsecure is set, and never appear in an error or log record.
+// Client.AllowPlainHTTP is set, and never appear in an error or log record.
 //
 // # Errors
 //

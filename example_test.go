@@ -245,7 +245,7 @@ func ExampleTicketSource() {
 
 	ts := &sse.TicketSource{
 		URL:  srv.URL + "/ticket",
-		Auth: sse.Headers(http.Header{"X-API-Key": {"demo-key"}}), // the endpoint's own credentials
+		Auth: sse.StaticHeaders(http.Header{"X-API-Key": {"demo-key"}}), // the endpoint's own credentials
 	}
 	c := &sse.Client{Auth: ts, RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL+"/events")
@@ -310,7 +310,7 @@ func ExampleStatusError() {
 	// sse: http://HOST/events?token=REDACTED: 403 Forbidden
 }
 
-func ExampleCookies() {
+func ExampleSessionCookies() {
 	// A server with a login form and a session cookie. It ends the first
 	// session mid-stream with an auth_expired event; the Cookies source
 	// then logs in again and the stream resumes after event 1.
@@ -372,7 +372,7 @@ func ExampleCookies() {
 		return
 	}
 
-	c := &sse.Client{Auth: sse.Cookies(jar, login), RetryDelay: fastRetry, MinRetryDelay: fastRetry}
+	c := &sse.Client{Auth: sse.SessionCookies(jar, login), RetryDelay: fastRetry, MinRetryDelay: fastRetry}
 	s, err := c.Connect(context.Background(), srv.URL+"/events")
 	if err != nil {
 		fmt.Println("connect:", err)

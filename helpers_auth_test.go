@@ -210,8 +210,8 @@ func readInOrder(t *testing.T, st *Stream, from, last int) {
 // policyTokenSource fetches a new token from cfg on every call, through the
 // credential policy's client (trusting the test certificate), the way
 // ssecat does.
-func policyTokenSource(t *testing.T, cfg *clientcredentials.Config, allowInsecure bool) oauth2.TokenSource {
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(trustingHTTPClient(t), allowInsecure))
+func policyTokenSource(t *testing.T, cfg *clientcredentials.Config, allowPlainHTTP bool) oauth2.TokenSource {
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, CredentialClient(trustingHTTPClient(t), allowPlainHTTP))
 	return tokenFunc(func() (*oauth2.Token, error) { return cfg.Token(ctx) })
 }
 

@@ -238,7 +238,7 @@ func TestAuthExpiredLoopIsPaced(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil)
-			c := &Client{HTTPClient: sc.client(), Auth: Headers(http.Header{"X-Key": {"k"}})}
+			c := &Client{HTTPClient: sc.client(), Auth: StaticHeaders(http.Header{"X-Key": {"k"}})}
 			_, err := fc.collect(c, req)
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			n := sc.count()
@@ -248,7 +248,7 @@ func TestAuthExpiredLoopIsPaced(t *testing.T) {
 
 			sc2 := &scriptedTransport{response: sc.response}
 			req2, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1/", nil)
-			c2 := &Client{HTTPClient: sc2.client(), Auth: Headers(http.Header{"X-Key": {"k"}}), MaxRetries: 4}
+			c2 := &Client{HTTPClient: sc2.client(), Auth: StaticHeaders(http.Header{"X-Key": {"k"}}), MaxRetries: 4}
 			_, err = fc.collect(c2, req2)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, errAuthExpired)

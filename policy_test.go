@@ -51,7 +51,7 @@ func testPolicy(finite bool, opts ...func(*settings)) *policy {
 	return p
 }
 
-func withAuth(c *settings) { c.auth = Headers(http.Header{"X-Key": {"k"}}) }
+func withAuth(c *settings) { c.auth = StaticHeaders(http.Header{"X-Key": {"k"}}) }
 func withResume(c *settings) {
 	c.resume = func(context.Context, string) (*http.Request, error) { return nil, nil }
 }

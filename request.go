@@ -50,7 +50,7 @@ func newTemplate(req *http.Request, cfg *settings) (*template, error) {
 	credentialed := cfg.auth != nil || cfg.base.Jar != nil || u.User != nil ||
 		slices.ContainsFunc(callerCredentialHeaders, func(h string) bool { return len(req.Header.Values(h)) > 0 })
 	if credentialed {
-		if err := insecureError(u, cfg.allowInsecure, "set Client.AllowInsecure"); err != nil {
+		if err := insecureError(u, cfg.allowPlainHTTP, "set Client.AllowPlainHTTP"); err != nil {
 			return nil, err
 		}
 	}

@@ -44,9 +44,9 @@ func credentialedClient(t *testing.T, secret string, hosts ...string) *Client {
 		HTTPClient: hc,
 		Auth: Combine(
 			Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bt" + secret})),
-			Headers(http.Header{"X-Api-Key": {"key" + secret}}),
+			StaticHeaders(http.Header{"X-Api-Key": {"key" + secret}}),
 			QueryToken("token", func(context.Context) (string, error) { return "qt" + secret, nil }),
-			Cookies(srcJar, nil),
+			SessionCookies(srcJar, nil),
 		),
 		RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
 		MaxRetries: 2,
@@ -174,16 +174,16 @@ func TestSecurityPlainHTTPOnlyToLoopback(t *testing.T) {
 	}{
 		{"auth to a.test", "a.test", false, true, false},
 		{"jar to a.test", "a.test", false, false, false},
-		{"auth to a.test with AllowInsecure", "a.test", true, true, true},
+		{"auth to a.test with AllowPlainHTTP", "a.test", true, true, true},
 		{"auth to 127.0.0.1", "127.0.0.1", false, true, true},
 		{"auth to localhost", "localhost", false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			secret := newCanary()
 			plain.serve(serveOneEvent)
-			c := &Client{HTTPClient: trustingHTTPClient(t), AllowInsecure: tc.insecure, MaxRetries: 1}
+			c := &Client{HTTPClient: trustingHTTPClient(t), AllowPlainHTTP: tc.insecure, MaxRetries: 1}
 			if tc.auth {
-				c.Auth = Headers(http.Header{"X-Api-Key": {secret}})
+				c.Auth = StaticHeaders(http.Header{"X-Api-Key": {secret}})
 			} else {
 				jar, _ := cookiejar.New(nil)
 				jar.SetCookies(&url.URL{Scheme: "http", Host: tc.host, Path: "/"}, []*http.Cookie{{Name: "s", Value: secret}})
@@ -256,9 +256,9 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			HTTPClient: trustingHTTPClient(t),
 			Auth: Combine(
 				Bearer(tokenFunc(func() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "bt" + secret}, nil })),
-				Headers(http.Header{"X-Api-Key": {"key" + secret}}),
+				StaticHeaders(http.Header{"X-Api-Key": {"key" + secret}}),
 				QueryToken("token", func(context.Context) (string, error) { return "a/b+qt" + secret + "==", nil }),
-				Cookies(jar, nil),
+				SessionCookies(jar, nil),
 			),
 			RetryDelay: 5 * time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 50 * time.Millisecond,
 			MaxRetries: 2,
@@ -326,7 +326,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 		}, status(400)},
 		{"401 twice echo", func(t *testing.T, s string) (*Client, string, context.Context) {
 			c := base(t, s)
-			c.Auth = Combine(Headers(http.Header{"X-Api-Key": {"key" + s}}), QueryToken("token", func(context.Context) (string, error) { return "qt" + s, nil }))
+			c.Auth = Combine(StaticHeaders(http.Header{"X-Api-Key": {"key" + s}}), QueryToken("token", func(context.Context) (string, error) { return "qt" + s, nil }))
 			return c, server(t, true, echoHandler(401)).URL("a.test", "/events?key=uk"+s), bg
 		}, func(err error) bool { return permanent(err) && status(401)(err) }},
 		{"401 bearer refused, same token back", func(t *testing.T, s string) (*Client, string, context.Context) {
@@ -403,14 +403,14 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			events := server(t, true, serveOneEvent)
 			tickets := server(t, true, echoHandler(500))
 			c := base(t, s)
-			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
+			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: StaticHeaders(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, retryable},
 		{"ticket endpoint 401 echoing the request", func(t *testing.T, s string) (*Client, string, context.Context) {
 			events := server(t, true, serveOneEvent)
 			tickets := server(t, true, echoHandler(401))
 			c := base(t, s)
-			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
+			c.Auth = &TicketSource{URL: tickets.URL("b.test", "/ticket?k="+s), HTTPClient: c.HTTPClient, Auth: StaticHeaders(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, permanent},
 		{"bad relative Location echoing the escaped query", func(t *testing.T, s string) (*Client, string, context.Context) {
@@ -439,7 +439,7 @@ func TestSecurityNoSecretInErrorsOrLogs(t *testing.T) {
 			jar.SetCookies(&url.URL{Scheme: "https", Host: host, Path: "/"}, []*http.Cookie{{Name: "t", Value: "tc" + s, Path: "/"}})
 			hc := trustingHTTPClient(t)
 			hc.Jar = jar
-			c.Auth = &TicketSource{URL: u, HTTPClient: hc, Auth: Headers(http.Header{"X-Api-Key": {"key" + s}})}
+			c.Auth = &TicketSource{URL: u, HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {"key" + s}})}
 			return c, events.URL("a.test", "/events?key=uk"+s), bg
 		}, want}
 	}
@@ -566,7 +566,7 @@ func TestSecurityControlCharactersNeverSent(t *testing.T) {
 			return &Client{Auth: Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: s + "\nX-Evil: 1"}))}
 		}},
 		{"fixed header CR", func(s string) *Client {
-			return &Client{Auth: Headers(http.Header{"X-Api-Key": {s + "\rX"}})}
+			return &Client{Auth: StaticHeaders(http.Header{"X-Api-Key": {s + "\rX"}})}
 		}},
 		{"ticket CRLF", func(s string) *Client {
 			tickets.serve(func(w http.ResponseWriter, r *http.Request) {
@@ -619,8 +619,8 @@ func TestSecurityQueryCredentialNoStore(t *testing.T) {
 	}{
 		{"query token", QueryToken("", func(context.Context) (string, error) { return newCanary(), nil }), "no-store"},
 		{"ticket", &TicketSource{URL: tickets.URL("127.0.0.1", "/ticket")}, "no-store"},
-		{"combined", Combine(Headers(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })), "no-store"},
-		{"header only (control)", Headers(http.Header{"X-Api-Key": {newCanary()}}), "no-cache"},
+		{"combined", Combine(StaticHeaders(http.Header{"X-Api-Key": {"k"}}), QueryToken("", func(context.Context) (string, error) { return "q", nil })), "no-store"},
+		{"header only (control)", StaticHeaders(http.Header{"X-Api-Key": {newCanary()}}), "no-cache"},
 		{"no auth (control)", nil, "no-cache"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,11 +25,11 @@ const ticketMaxSize = 64 << 10
 // (or a *PermanentError when URL is unusable).
 //
 // The ticket requests go through CredentialClient(HTTPClient,
-// AllowInsecure): a redirect to another origin carries none of the
+// AllowPlainHTTP): a redirect to another origin carries none of the
 // endpoint's credentials (Auth's, HTTPClient's cookies, the URL's user
 // info and query), and a URL with plain http to a host other than
 // "localhost" or a loopback IP literal is refused before any I/O unless
-// AllowInsecure is set: the ticket itself is a credential.
+// AllowPlainHTTP is set: the ticket itself is a credential.
 //
 // Failures: an endpoint answer of 401, 403 or another 4xx except 408 and
 // 429, a ticket holding a control character, a refusal by the credential
@@ -63,10 +63,10 @@ type TicketSource struct {
 	// answer is an error. 0 means 64 KiB.
 	MaxSize int64
 
-	// AllowInsecure permits ticket requests over plain http to hosts
+	// AllowPlainHTTP permits ticket requests over plain http to hosts
 	// other than "localhost" and loopback IP literals. By default such a
 	// URL fails before any I/O with a *PermanentError.
-	AllowInsecure bool
+	AllowPlainHTTP bool
 }
 
 // Authorize fetches a new ticket and sets it as req's query parameter Param.
@@ -131,7 +131,7 @@ func ticketAuthError(err error, secrets []string) error {
 // fetchOnce sends one ticket request. On a refusal it returns the response
 // (body closed) so that fetch can refresh Auth.
 func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http.Response, error) {
-	if err := insecureError(u, t.AllowInsecure, "set TicketSource.AllowInsecure"); err != nil {
+	if err := insecureError(u, t.AllowPlainHTTP, "set TicketSource.AllowPlainHTTP"); err != nil {
 		return "", nil, err
 	}
 	method := t.Method
@@ -160,7 +160,7 @@ func (t *TicketSource) fetchOnce(ctx context.Context, u *url.URL) (string, *http
 		secrets = append(secrets, secretsOf(other, req.URL.RawQuery, req.URL.User)...)
 	}
 	where := redactURL(u)
-	resp, err := CredentialClient(t.HTTPClient, t.AllowInsecure).Do(req)
+	resp, err := CredentialClient(t.HTTPClient, t.AllowPlainHTTP).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()

@@ -296,7 +296,7 @@ func TestNchanCookiesRelogin(t *testing.T) {
 		jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: fmt.Sprintf("session-%d", logins+1)}})
 		return nil
 	}
-	c, _ := fastClient(sse.Cookies(jar, relogin))
+	c, _ := fastClient(sse.SessionCookies(jar, relogin))
 	s, err := c.Connect(t.Context(), n.sub("cookie"))
 	require.NoError(t, err)
 	defer s.Close()

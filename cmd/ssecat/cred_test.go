@@ -99,7 +99,7 @@ func anyCredential(s seenRequest) string {
 
 // TestFinding3SsecatPlainHTTPCredentialFlags: -token-url and -ticket-url
 // with plain http to a host that is not loopback are refused before any
-// I/O unless -allow-insecure. 0.0.0.0 is not a loopback address, yet
+// I/O unless -allow-plain-http. 0.0.0.0 is not a loopback address, yet
 // reaches the test server on this machine.
 func TestFinding3SsecatPlainHTTPCredentialFlags(t *testing.T) {
 	t.Parallel()
@@ -126,7 +126,7 @@ func TestFinding3SsecatPlainHTTPCredentialFlags(t *testing.T) {
 				assert.NotEqual(t, "0.0.0.0:"+srv.port(), s.host, "a request went over plain http to a host that is not loopback: %s", s.uri)
 			}
 
-			r = ssecat(t, tc.env, append([]string{"-allow-insecure"}, tc.args...)...)
+			r = ssecat(t, tc.env, append([]string{"-allow-plain-http"}, tc.args...)...)
 			wantCode(t, r, 0)
 		})
 	}

@@ -26,7 +26,7 @@
 // Every request ssecat sends (the stream, the token endpoint, the ticket
 // endpoint) is under the SDK's credential policy: no credential follows a
 // redirect to another origin, and credentials go over plain http only to
-// localhost or a loopback IP literal unless -allow-insecure is given.
+// localhost or a loopback IP literal unless -allow-plain-http is given.
 //
 // Output (-o): raw (event blocks as on the wire, the default), json (one
 // object per line: {"type","data","id"}, for jq) or data (each event's data
@@ -156,7 +156,7 @@ func parseArgs(args []string, stderr io.Writer, getenv func(string) string) (*op
 	fs.BoolVar(&o.quiet, "q", false, "do not print connection state and retries on stderr")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "reconnect when the server sends nothing for this `duration` (0: 90s; negative: never)")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "give up after this many consecutive failed `attempts` (0: never)")
-	fs.BoolVar(&o.allowHTTP, "allow-insecure", false, "allow credentials over plain http to hosts other than localhost and loopback IP literals, for the stream, -token-url and -ticket-url")
+	fs.BoolVar(&o.allowHTTP, "allow-plain-http", false, "allow credentials over plain http to hosts other than localhost and loopback IP literals, for the stream, -token-url and -ticket-url")
 
 	var positional []string
 	for {
@@ -293,11 +293,11 @@ func stream(ctx context.Context, o *options, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	c := &sse.Client{
-		Auth:          auth,
-		LastEventID:   o.lastEventID,
-		IdleTimeout:   o.idleTimeout,
-		MaxRetries:    o.maxRetries,
-		AllowInsecure: o.allowHTTP,
+		Auth:           auth,
+		LastEventID:    o.lastEventID,
+		IdleTimeout:    o.idleTimeout,
+		MaxRetries:     o.maxRetries,
+		AllowPlainHTTP: o.allowHTTP,
 	}
 	if !o.quiet {
 		c.OnAttempt = func(a sse.Attempt) { reportAttempt(stderr, a) }
@@ -371,7 +371,7 @@ func orText(err error, alt string) string {
 func flagWords(s string) string {
 	s = strings.ReplaceAll(s, "the client has no credentials to refresh; set Client.Auth",
 		"no credentials were given; pass -token or SSE_TOKEN, -token-url or -cookies")
-	s = strings.ReplaceAll(s, "Client.AllowInsecure", "-allow-insecure")
+	s = strings.ReplaceAll(s, "Client.AllowPlainHTTP", "-allow-plain-http")
 	s = strings.ReplaceAll(s, "set Client.Resume to resume it", "ssecat does not send a finite request again")
 	s = strings.ReplaceAll(s, "server signalled expired credentials", "the server sent auth_expired: the credentials expired")
 	return s
@@ -432,7 +432,7 @@ func authSource(ctx context.Context, o *options) (sse.AuthSource, error) {
 		}
 		// The token request goes under the SDK's credential policy: no
 		// credential follows a redirect to another origin, and plain
-		// http only to loopback unless -allow-insecure.
+		// http only to loopback unless -allow-plain-http.
 		tctx := context.WithValue(ctx, oauth2.HTTPClient, sse.CredentialClient(&http.Client{Timeout: 30 * time.Second}, o.allowHTTP))
 		// A new token on every call: after a 401, Bearer must not get
 		// the refused token back from a cache.
@@ -443,7 +443,7 @@ func authSource(ctx context.Context, o *options) (sse.AuthSource, error) {
 		if err != nil {
 			return nil, err
 		}
-		sources = append(sources, sse.Cookies(jar, nil))
+		sources = append(sources, sse.SessionCookies(jar, nil))
 	}
 	var creds sse.AuthSource
 	switch len(sources) {
@@ -454,7 +454,7 @@ func authSource(ctx context.Context, o *options) (sse.AuthSource, error) {
 		creds = sse.Combine(sources...)
 	}
 	if o.ticketURL != "" {
-		return &sse.TicketSource{URL: o.ticketURL, Auth: creds, AllowInsecure: o.allowHTTP}, nil
+		return &sse.TicketSource{URL: o.ticketURL, Auth: creds, AllowPlainHTTP: o.allowHTTP}, nil
 	}
 	return creds, nil
 }

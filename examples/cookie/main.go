@@ -80,7 +80,7 @@ func run() error {
 
 	// Cookies sends the jar's cookies on every attempt and calls login
 	// again when the server refuses the session.
-	c := &sse.Client{Auth: sse.Cookies(jar, login)}
+	c := &sse.Client{Auth: sse.SessionCookies(jar, login)}
 	s, err := c.Connect(ctx, *eventsURL)
 	if err != nil {
 		return err

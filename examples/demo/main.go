@@ -231,7 +231,7 @@ func demoCookie(ctx context.Context, lg *logger, gw *gateway, newClient func(sse
 	if err := login(ctx); err != nil {
 		return err
 	}
-	s, err := newClient(sse.Cookies(jar, login)).Connect(ctx, base+"/events/cookie")
+	s, err := newClient(sse.SessionCookies(jar, login)).Connect(ctx, base+"/events/cookie")
 	if err != nil {
 		return err
 	}

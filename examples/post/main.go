@@ -91,7 +91,7 @@ func run() error {
 	c := &sse.Client{
 		// The API key travels as a fixed header, marked as a credential:
 		// it never follows a redirect to another origin.
-		Auth: sse.Headers(http.Header{"Authorization": {"Bearer " + os.Getenv("SSE_API_KEY")}}),
+		Auth: sse.StaticHeaders(http.Header{"Authorization": {"Bearer " + os.Getenv("SSE_API_KEY")}}),
 		// A POST is a finite stream: it ends when the server ends it and
 		// is never sent twice once the server may have acted on it (a 503
 		// or 429 before the stream opens is retried). MaxRetries bounds

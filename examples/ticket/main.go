@@ -48,7 +48,7 @@ func run() error {
 	// an OAuth2 token endpoint, use sse.Bearer here instead.)
 	var endpointAuth sse.AuthSource
 	if tok := os.Getenv("SSE_TOKEN"); tok != "" {
-		endpointAuth = sse.Headers(http.Header{"Authorization": {"Bearer " + tok}})
+		endpointAuth = sse.StaticHeaders(http.Header{"Authorization": {"Bearer " + tok}})
 	}
 	ts := &sse.TicketSource{
 		URL:  *ticketURL,
