@@ -808,3 +808,44 @@ func BenchmarkParser(b *testing.B) {
 		})
 	}
 }
+
+// TestParserCRLFRuns checks long runs of CRLF lines against the reference
+// parser, with a bare CR or a bare LF (or a CR inside a line, or CR CR LF)
+// at every line in turn: the cached searches for '\n' and '\r' must end
+// every line where the reference does. Each stream is read whole, in
+// 22-byte and in 7-byte pieces, and with a small line limit.
+func TestParserCRLFRuns(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	for i := range 48 {
+		switch i % 4 {
+		case 0:
+			lines = append(lines, fmt.Sprintf("id: %d", i))
+		case 1, 2:
+			lines = append(lines, fmt.Sprintf("data: line %d é", i))
+		default:
+			lines = append(lines, "")
+		}
+	}
+	for bad := -1; bad < len(lines); bad++ {
+		for _, odd := range []string{"\r", "\n", "x\ry", "\r\r\n"} {
+			var sb strings.Builder
+			for i, l := range lines {
+				if i == bad {
+					sb.WriteString(l + odd)
+					continue
+				}
+				sb.WriteString(l + "\r\n")
+			}
+			in := []byte(sb.String())
+			ref := pzRefParse(in)
+			want := pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
+			what := fmt.Sprintf("bare %q at line %d", odd, bad)
+			pzSame(t, what+", whole", want, pzRun(bytes.NewReader(in), nil))
+			pzSame(t, what+", 7-byte reads", want, pzRun(&pzFuzzReader{data: in}, nil))
+			pzSame(t, what+", 22-byte reads", want, pzRun(&pzFuzzReader{data: in, pattern: []byte{22}}, nil))
+			limited := func(p *Parser) { p.SetLimits(12, 0) }
+			pzSame(t, what+", limited", pzRun(&pzFuzzReader{data: in, pattern: []byte{3, 22}}, limited), pzRun(bytes.NewReader(in), limited))
+		}
+	}
+}
