@@ -529,7 +529,7 @@ func TestParserLimits(t *testing.T) {
 		p.SetLimits(0, mib)
 		_, err := p.Next()
 		pzRequireLimit(t, err, "event", mib, g.read, 5*mib+maxReadBuf)
-		require.LessOrEqual(t, cap(p.data), mib)
+		require.LessOrEqual(t, p.block.Cap(), mib)
 	})
 	t.Run("data lines over event limit with defaults", func(t *testing.T) {
 		t.Parallel()
@@ -540,7 +540,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		_, err := p.Next()
 		pzRequireLimit(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+maxReadBuf+1024)
-		require.LessOrEqual(t, cap(p.data), 2*DefaultMaxEventSize)
+		require.LessOrEqual(t, p.block.Cap(), 2*DefaultMaxEventSize)
 	})
 	t.Run("endless comments grow nothing", func(t *testing.T) {
 		t.Parallel()
@@ -552,7 +552,7 @@ func TestParserLimits(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF)
 		require.Equal(t, int(8*mib/scale)/13, n)
 		require.Equal(t, maxReadBuf, len(p.buf))
-		require.Zero(t, cap(p.data))
+		require.Zero(t, p.block.Cap())
 	})
 	t.Run("endless id lines are replaced, not appended", func(t *testing.T) {
 		t.Parallel()
@@ -690,7 +690,7 @@ func TestParserBufferSize(t *testing.T) {
 	// its initial size.
 	next(100)
 	require.Equal(t, minReadBuf, len(p.buf), "small reads")
-	require.Zero(t, cap(p.data), "single-line data is not copied")
+	require.Zero(t, p.block.Cap(), "single-line data is not copied")
 
 	// Reads that fill the buffer: it doubles up to maxReadBuf.
 	r.small = false
