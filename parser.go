@@ -294,13 +294,14 @@ func (p *Parser) addData(value []byte) error {
 // The block is a strings.Builder because its Grow is the standard library's
 // way to memory that is not cleared first (the parser reads no byte of a
 // block that it has not written), and a Builder only appends, so the
-// strings already taken from it never change. Measured in an interleaved
-// A/B on the multiline workload (in-process, thread CPU time, 30 rounds,
-// twice), against the earlier write through unsafe.StringData into a
-// Builder's buffer: a plain make, which clears each block, was 6-9 %
-// slower with every reader; this Builder with a Write and a WriteByte per
-// line 3-5 % slower on whole and 4 KiB reads and 16 % on 7-byte reads; with
-// the single Write of the line's own '\n' below, 0-2 % (noise).
+// strings already taken from it never change. Measured on the multiline
+// workload in an interleaved A/B (in-process, thread CPU time, 60-100
+// rounds, three code layouts), against the earlier write through
+// unsafe.StringData into a Builder's buffer: a plain make, which clears
+// each block, was 5-9 % slower (rows without joined data: within 3 %);
+// this Builder with a Write and a WriteByte per line, 3-5 % slower on
+// whole and 4 KiB reads and 16 % on 7-byte reads; with the single Write of
+// the line's own '\n' below, 0-5 %.
 func (p *Parser) appendData(value []byte) {
 	if p.block.Cap()-p.block.Len() < len(value)+1 {
 		// A new block; the joined bytes so far were never handed out, so
