@@ -4,10 +4,10 @@ package sse
 // an event with several data: lines.
 
 // The data of an event with several data: lines is joined in a data block
-// (a strings.Builder), which is append-only like the read buffer: once an event's data string
-// points into a block, the next event's data is joined after it, and a new
-// block is allocated only when one is full, so that many events share one
-// allocation. The first block is slabMin bytes and each new one doubles, up
+// (a strings.Builder), which is append-only like the read buffer: once an
+// event's data string points into a block, the next event's data is joined
+// after it, and a new block is allocated only when one is full, so that
+// many events share one allocation. The first block is slabMin bytes and each new one doubles, up
 // to slabMax, so that a quiet stream keeps a small block and a busy one
 // allocates rarely; data that outgrows a block gets a block twice its size.
 const (
