@@ -15,7 +15,9 @@ import (
 func (p *Parser) processLine(line []byte) error {
 	// The usual fields, in the order of their frequency, go straight to
 	// their handlers without searching for the colon or comparing the
-	// field name a second time.
+	// field name a second time. Without this switch, small and multiline
+	// were 10 % slower and 1kib 3-4 % (in-process interleaved A/B, 60
+	// rounds).
 	switch {
 	case len(line) >= 5 && line[4] == ':' && string(line[:4]) == "data":
 		return p.addData(fieldValue(line[5:]))

@@ -89,7 +89,10 @@ func (p *Parser) nextLine() ([]byte, error) {
 // is below start, buf[start:*from] holds no c. Each search goes on where
 // the last one stopped, to the end of the buffered bytes, so that every
 // byte is scanned once per line end whatever their mix: a stream without
-// CR costs one search for '\r' per read, not one per line.
+// CR costs one search for '\r' per read, not one per line. (Measured in
+// fastLine: bounding its '\r' search to the line instead made no
+// difference beyond noise on small and 1kib, 0.98-1.01 in an in-process
+// interleaved A/B of 60 rounds; the cache is kept for the simpler rule.)
 func (p *Parser) search(c byte, at, from *int) {
 	if *at < p.start && *from < p.end {
 		f := max(p.start, *from)
@@ -113,7 +116,9 @@ func (p *Parser) fastLine() ([]byte, bool) {
 		return nil, false
 	}
 	// The blank line that ends every event needs no search. The caches
-	// stay right: no '\n' or '\r' can be cached as absent at s.
+	// stay right: no '\n' or '\r' can be cached as absent at s. Without
+	// these two tests, small was 6 % slower and small-crlf 9-10 % (in-process
+	// interleaved A/B, 60 rounds).
 	if s < p.end && p.buf[s] == '\n' {
 		p.start = s + 1
 		return p.buf[s:s], true
@@ -177,7 +182,9 @@ func (p *Parser) fastLine() ([]byte, bool) {
 // one call rather than line by line. An ASCII byte is a character boundary
 // in valid UTF-8, and lines end at ASCII bytes, so every line inside a
 // valid span is valid. The search for an ASCII byte looks at the last few
-// bytes only; when they are all non-ASCII the span ends at e.
+// bytes only; when they are all non-ASCII the span ends at e. (Finding the
+// last line end with bytes.LastIndexByte instead, a byte-by-byte loop, took
+// 8 % of 1kib with 4 KiB reads in pprof; bench/README.)
 func (p *Parser) validate(s, e int) {
 	c := p.end
 	for c > e && p.end-c < utf8.UTFMax && p.buf[c-1] >= utf8.RuneSelf {
@@ -326,7 +333,9 @@ func (p *Parser) fill() {
 		// reads into an empty buffer, as an idle stream makes them
 		// (small reads inside a long line do not count, or the buffer
 		// would shrink and regrow for every long line). A read cut short
-		// by the room left changes nothing.
+		// by the room left changes nothing (when it reset the count,
+		// 1kib with 4 KiB reads took a new buffer every 7 events, now
+		// every 61; bench/README).
 		switch {
 		case 2*n >= len(p.buf) || n >= minReadBuf:
 			p.smallRead = -1
