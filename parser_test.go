@@ -529,7 +529,7 @@ func TestParserLimits(t *testing.T) {
 		p.SetLimits(0, mib)
 		_, err := p.Next()
 		pzRequireLimit(t, err, "event", mib, g.read, 5*mib+maxReadBuf)
-		require.LessOrEqual(t, cap(p.data), mib)
+		require.LessOrEqual(t, p.block.Cap(), mib)
 	})
 	t.Run("data lines over event limit with defaults", func(t *testing.T) {
 		t.Parallel()
@@ -540,7 +540,7 @@ func TestParserLimits(t *testing.T) {
 		p := NewParser(g)
 		_, err := p.Next()
 		pzRequireLimit(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+maxReadBuf+1024)
-		require.LessOrEqual(t, cap(p.data), 2*DefaultMaxEventSize)
+		require.LessOrEqual(t, p.block.Cap(), 2*DefaultMaxEventSize)
 	})
 	t.Run("endless comments grow nothing", func(t *testing.T) {
 		t.Parallel()
@@ -552,7 +552,7 @@ func TestParserLimits(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF)
 		require.Equal(t, int(8*mib/scale)/13, n)
 		require.Equal(t, maxReadBuf, len(p.buf))
-		require.Zero(t, cap(p.data))
+		require.Zero(t, p.block.Cap())
 	})
 	t.Run("endless id lines are replaced, not appended", func(t *testing.T) {
 		t.Parallel()
@@ -690,7 +690,7 @@ func TestParserBufferSize(t *testing.T) {
 	// its initial size.
 	next(100)
 	require.Equal(t, minReadBuf, len(p.buf), "small reads")
-	require.Zero(t, cap(p.data), "single-line data is not copied")
+	require.Zero(t, p.block.Cap(), "single-line data is not copied")
 
 	// Reads that fill the buffer: it doubles up to maxReadBuf.
 	r.small = false
@@ -806,5 +806,46 @@ func BenchmarkParser(b *testing.B) {
 			}
 			_ = n
 		})
+	}
+}
+
+// TestParserCRLFRuns checks long runs of CRLF lines against the reference
+// parser, with a bare CR or a bare LF (or a CR inside a line, or CR CR LF)
+// at every line in turn: the cached searches for '\n' and '\r' must end
+// every line where the reference does. Each stream is read whole, in
+// 22-byte and in 7-byte pieces, and with a small line limit.
+func TestParserCRLFRuns(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	for i := range 48 {
+		switch i % 4 {
+		case 0:
+			lines = append(lines, fmt.Sprintf("id: %d", i))
+		case 1, 2:
+			lines = append(lines, fmt.Sprintf("data: line %d é", i))
+		default:
+			lines = append(lines, "")
+		}
+	}
+	for bad := -1; bad < len(lines); bad++ {
+		for _, odd := range []string{"\r", "\n", "x\ry", "\r\r\n"} {
+			var sb strings.Builder
+			for i, l := range lines {
+				if i == bad {
+					sb.WriteString(l + odd)
+					continue
+				}
+				sb.WriteString(l + "\r\n")
+			}
+			in := []byte(sb.String())
+			ref := pzRefParse(in)
+			want := pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
+			what := fmt.Sprintf("bare %q at line %d", odd, bad)
+			pzSame(t, what+", whole", want, pzRun(bytes.NewReader(in), nil))
+			pzSame(t, what+", 7-byte reads", want, pzRun(&pzFuzzReader{data: in}, nil))
+			pzSame(t, what+", 22-byte reads", want, pzRun(&pzFuzzReader{data: in, pattern: []byte{22}}, nil))
+			limited := func(p *Parser) { p.SetLimits(12, 0) }
+			pzSame(t, what+", limited", pzRun(&pzFuzzReader{data: in, pattern: []byte{3, 22}}, limited), pzRun(bytes.NewReader(in), limited))
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 
 	ld "github.com/launchdarkly/eventsource"
 	r3 "github.com/r3labs/sse/v2"
@@ -56,6 +57,7 @@ func decoders() []decoder {
 		{name: "r3labs", peer: true, run: runR3labs},
 		{name: "launchdarkly", peer: true, run: runLaunchDarkly},
 		{name: "indexbyte", baseline: true, run: runIndexByte},
+		{name: "scan-utf8", baseline: true, run: runScanUTF8},
 		{name: "copy", baseline: true, run: runCopy},
 	}
 }
@@ -169,6 +171,58 @@ func runIndexByte(r io.Reader, w *Workload, s *sink) error {
 }
 
 var indexBuf [64 << 10]byte
+
+// runScanUTF8 is the least work a conformant parser must do: find every
+// line feed with bytes.IndexByte, as runIndexByte does, and check every
+// byte with utf8.Valid. Each read is validated in one call up to its last
+// complete character; the bytes of a character cut by the end of a read (at
+// most 3) are carried over to the next. It counts lines, not events; the
+// benchmark checks the line count.
+func runScanUTF8(r io.Reader, w *Workload, s *sink) error {
+	buf := scanBuf[:]
+	lines, carry := 0, 0
+	for {
+		n, err := r.Read(buf[carry:])
+		b := buf[carry : carry+n]
+		for {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				break
+			}
+			lines++
+			b = b[i+1:]
+		}
+		v := buf[:carry+n]
+		k := len(v)
+		i := len(v) - 1
+		for i > 0 && len(v)-i < utf8.UTFMax && !utf8.RuneStart(v[i]) {
+			i--
+		}
+		if i >= 0 && !utf8.FullRune(v[i:]) {
+			k = i
+		}
+		if !utf8.Valid(v[:k]) {
+			return errors.New("scan-utf8: invalid UTF-8")
+		}
+		carry = copy(buf, v[k:])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if carry > 0 {
+		return errors.New("scan-utf8: stream ends inside a character")
+	}
+	if want := bytes.Count(w.Stream, []byte{'\n'}); lines != want {
+		return fmt.Errorf("scan-utf8: %d lines, want %d", lines, want)
+	}
+	s.n, s.bytes = len(w.Events), w.DataBytes
+	return nil
+}
+
+var scanBuf [64 << 10]byte
 
 // runCopy is the cost of moving the bytes at all: io.Copy to io.Discard.
 func runCopy(r io.Reader, w *Workload, s *sink) error {

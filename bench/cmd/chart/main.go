@@ -148,7 +148,7 @@ func median(vs []float64) float64 {
 var (
 	workloadOrder = []string{"small", "1kib", "multiline", "1mib", "small-crlf"}
 	readerOrder   = []string{"bytes", "4k", "7b"}
-	libOrder      = []string{"sdk", "go-sse", "r3labs", "launchdarkly", "indexbyte", "copy", "net-http"}
+	libOrder      = []string{"sdk", "go-sse", "r3labs", "launchdarkly", "indexbyte", "scan-utf8", "copy", "net-http"}
 	peers         = map[string]bool{"go-sse": true, "r3labs": true, "launchdarkly": true}
 	readerTitle   = map[string]string{"bytes": "bytes.Reader", "4k": "4 KiB reads", "7b": "7-byte reads"}
 	workloadTitle = map[string]string{
@@ -445,7 +445,7 @@ func num(v float64) string {
 
 var libColor = map[string]string{
 	"sdk": "#d62728", "go-sse": "#1f77b4", "r3labs": "#2ca02c",
-	"launchdarkly": "#9467bd", "indexbyte": "#7f7f7f",
+	"launchdarkly": "#9467bd", "indexbyte": "#7f7f7f", "scan-utf8": "#bcbd22",
 }
 
 // drawSVG draws one panel per reader: groups of bars (one per library, the
