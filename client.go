@@ -1,5 +1,9 @@
 package sse
 
+// This file holds the Client: its settings and their defaults, the
+// Lifecycle of a stream, the Attempt report, and the three ways to open a
+// stream (Connect, Do, Events).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package sse
 
+// This file holds the package's exported errors and the helpers that keep
+// a secret out of their text (redacted URLs, truncation).
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,8 @@
 package sse
 
+// This file holds TicketSource, the AuthSource that buys a one-time
+// ticket before every attempt.
+
 import (
 	"bytes"
 	"context"
