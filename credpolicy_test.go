@@ -330,7 +330,7 @@ func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
 	}
 	t.Run("localhost (control)", func(t *testing.T) {
 		c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})}
-		openOne(t, c, plain.URL("localhost", "/events"))
+		openOne(t, faces[0], c, plain.URL("localhost", "/events"))
 	})
 }
 

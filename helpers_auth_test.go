@@ -189,7 +189,7 @@ func (a *attemptLog) statuses() []int {
 
 // readInOrder reads events until one with ID >= last and checks that the
 // IDs so far are 1, 2, 3, … with no gap and no duplicate.
-func readInOrder(t *testing.T, st *Stream, from, last int) {
+func readInOrder(t *testing.T, st streamLike, from, last int) {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	want := from

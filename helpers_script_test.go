@@ -2,7 +2,7 @@ package sse
 
 // This file holds the fake network of the synctest tests: a RoundTripper
 // made of a function, a scripted server that records when each attempt
-// came, canned responses, and a reader that drains a Stream.
+// came, canned responses, and a reader that drains a stream of either face.
 
 import (
 	"io"
@@ -75,7 +75,7 @@ func statusResponse(code int, header ...string) *http.Response {
 }
 
 // drainEvents reads events until the channel closes.
-func drainEvents(s *Stream) []Event {
+func drainEvents(s streamLike) []Event {
 	var out []Event
 	for ev := range s.Events() {
 		out = append(out, ev)

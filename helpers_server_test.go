@@ -169,12 +169,12 @@ func serveOneEvent(w http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()
 }
 
-// openOne connects, reads one event and closes.
-func openOne(t *testing.T, c *Client, u string) {
+// openOne connects through fc, reads one event and closes.
+func openOne(t *testing.T, fc face, c *Client, u string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := c.Connect(ctx, u)
+	st, err := connectVia(fc, c, ctx, u)
 	require.NoError(t, err, "Connect: %v", err)
 	defer st.Close()
 	select {

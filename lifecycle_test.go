@@ -22,45 +22,6 @@ import (
 // The stream lifecycle end to end, through both faces of the one engine:
 // the channel (Do + Stream.Events) and the pull iterator (Client.Events).
 
-// face is one way to consume a stream.
-type face struct {
-	name string
-	// collect reads the stream of req until it ends, and returns what
-	// arrived and why it ended (nil: normally).
-	collect func(c *Client, req *http.Request) ([]Event, error)
-}
-
-var faces = []face{
-	{"channel", func(c *Client, req *http.Request) ([]Event, error) {
-		s, err := c.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		var evs []Event
-		for ev := range s.Events() {
-			evs = append(evs, ev)
-		}
-		return evs, s.Err()
-	}},
-	{"pull", func(c *Client, req *http.Request) ([]Event, error) {
-		var evs []Event
-		for ev, err := range c.Events(req) {
-			if err != nil {
-				return evs, err
-			}
-			evs = append(evs, ev)
-		}
-		return evs, nil
-	}},
-}
-
-// forFaces runs f once per face.
-func forFaces(t *testing.T, f func(t *testing.T, fc face)) {
-	for _, fc := range faces {
-		t.Run(fc.name, func(t *testing.T) { f(t, fc) })
-	}
-}
-
 // fastClient is a Client with millisecond delays, for real-server tests.
 func fastClient() *Client {
 	return &Client{RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 20 * time.Millisecond}

@@ -102,7 +102,7 @@ func TestSecurityRedirectsKeepCredentialsHome(t *testing.T) {
 				secret := newCanary()
 				sc.setup(code)
 				c := credentialedClient(t, secret, sc.aHost)
-				openOne(t, c, a.URL(sc.aHost, "/start?key="+"uk"+secret))
+				openOne(t, faces[0], c, a.URL(sc.aHost, "/start?key="+"uk"+secret))
 
 				ra := a.requests()
 				require.NotEqual(t, 0, len(ra), "the stream's origin saw no request")
@@ -154,7 +154,7 @@ func TestSecurityRedirectLocationWithCredentialQuery(t *testing.T) {
 		http.Redirect(w, r, b.URL("b.test", "/events?"+r.URL.RawQuery), http.StatusFound)
 	})
 	b.serve(serveOneEvent)
-	openOne(t, credentialedClient(t, secret, "a.test"), a.URL("a.test", "/start"))
+	openOne(t, faces[0], credentialedClient(t, secret, "a.test"), a.URL("a.test", "/start"))
 	for _, s := range b.requests() {
 		where := secretIn(s, secret)
 		assert.Equal(t, "", where, "a credential query parameter the AuthSource added crossed to another origin "+
@@ -625,7 +625,7 @@ func TestSecurityQueryCredentialNoStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events.serve(serveOneEvent)
-			openOne(t, &Client{Auth: tc.auth}, events.URL("127.0.0.1", "/events"))
+			openOne(t, faces[0], &Client{Auth: tc.auth}, events.URL("127.0.0.1", "/events"))
 			rs := events.requests()
 			require.Len(t, rs, 1, "%d requests", len(rs))
 			got := rs[0].Header.Get("Cache-Control")
