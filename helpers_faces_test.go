@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // face is one way to consume a stream.
@@ -83,6 +85,33 @@ func connectVia(fc face, c *Client, ctx context.Context, url string) (streamLike
 		return nil, err
 	}
 	return fc.open(c, req)
+}
+
+// openAndDrain opens req through fc, reads every event and returns them
+// with the error that ended the stream (nil: normally). The tests it
+// serves required Connect or Do to succeed, so for the channel face an
+// error from Do fails t; the pull face has no open of its own (see
+// openPull), so there an error that came before any event is returned.
+func openAndDrain(t *testing.T, fc face, c *Client, req *http.Request) ([]Event, error) {
+	t.Helper()
+	st, err := fc.open(c, req)
+	if fc.name == "channel" {
+		require.NoError(t, err, "Do")
+	}
+	if err != nil {
+		return nil, err
+	}
+	evs := drainEvents(st)
+	return evs, st.Err()
+}
+
+// getReq is the GET request Connect would send for url, for the tests
+// that open through a face what they opened with Connect.
+func getReq(t *testing.T, ctx context.Context, url string) *http.Request {
+	t.Helper()
+	req, err := getRequest(ctx, url)
+	require.NoError(t, err)
+	return req
 }
 
 // pullStream is the test side's adapter that gives the pull face the shape
