@@ -483,66 +483,73 @@ func TestSetQueryKeepsTheCallersQuery(t *testing.T) {
 	}
 }
 
-// End-to-end: each source against internal/authserver through a Client.
+// End-to-end: each source against internal/authserver through a Client,
+// through both faces.
 
 func TestBearerEndToEndExpiryMidStream(t *testing.T) {
-	clk := newFakeClock()
-	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute})
-	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
-	var attempts attemptLog
-	st, err := fastAuthClient(Bearer(freshTokenSource(cfg)), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
-	require.NoError(t, err)
-	defer st.Close()
-	readInOrder(t, st, 1, 3)
-	clk.Advance(2 * time.Minute) // the token expires: auth_expired, then close
-	readInOrder(t, st, 4, 10)
-	n, err := strconv.Atoi(st.LastEventID())
-	require.NoError(t, err, "LastEventID %q, want 10 or more", st.LastEventID())
-	require.GreaterOrEqual(t, n, 10, "LastEventID %q, want 10 or more", st.LastEventID())
-	s := as.Stats()
-	require.Equal(t, 1, s.Expired, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
-	require.Equal(t, 2, s.TokensIssued, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
-	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
-	require.Equal(t, 0, s.Rejected, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
-	got := fmt.Sprint(attempts.statuses())
-	require.Equal(t, "[200 200]", got, "attempts %s, want [200 200] (refresh on auth_expired, then reconnect)", got)
+	forFaces(t, func(t *testing.T, fc face) {
+		clk := newFakeClock()
+		as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute})
+		cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+		var attempts attemptLog
+		st, err := connectVia(fc, fastAuthClient(Bearer(freshTokenSource(cfg)), &attempts), context.Background(), srv.URL+"/events/bearer")
+		require.NoError(t, err)
+		defer st.Close()
+		readInOrder(t, st, 1, 3)
+		clk.Advance(2 * time.Minute) // the token expires: auth_expired, then close
+		readInOrder(t, st, 4, 10)
+		n, err := strconv.Atoi(st.LastEventID())
+		require.NoError(t, err, "LastEventID %q, want 10 or more", st.LastEventID())
+		require.GreaterOrEqual(t, n, 10, "LastEventID %q, want 10 or more", st.LastEventID())
+		s := as.Stats()
+		require.Equal(t, 1, s.Expired, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+		require.Equal(t, 2, s.TokensIssued, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+		require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+		require.Equal(t, 0, s.Rejected, "server stats %+v; want 1 expiry, 2 tokens, 2 streams, no 401", s)
+		got := fmt.Sprint(attempts.statuses())
+		require.Equal(t, "[200 200]", got, "attempts %s, want [200 200] (refresh on auth_expired, then reconnect)", got)
+	})
 }
 
 func TestBearerEndToEnd401(t *testing.T) {
-	clk := newFakeClock()
-	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret"})
-	revoked, _ := as.IssueToken()
-	as.Revoke(revoked)
-	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
-	var calls atomic.Int32
-	ts := tokenFunc(func() (*oauth2.Token, error) {
-		if calls.Add(1) == 1 {
-			return &oauth2.Token{AccessToken: revoked}, nil // what a stale cache would hold
-		}
-		return cfg.Token(context.Background())
+	forFaces(t, func(t *testing.T, fc face) {
+		clk := newFakeClock()
+		as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret"})
+		revoked, _ := as.IssueToken()
+		as.Revoke(revoked)
+		cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+		var calls atomic.Int32
+		ts := tokenFunc(func() (*oauth2.Token, error) {
+			if calls.Add(1) == 1 {
+				return &oauth2.Token{AccessToken: revoked}, nil // what a stale cache would hold
+			}
+			return cfg.Token(context.Background())
+		})
+		var attempts attemptLog
+		st, err := connectVia(fc, fastAuthClient(Bearer(ts), &attempts), context.Background(), srv.URL+"/events/bearer")
+		require.NoError(t, err)
+		defer st.Close()
+		readInOrder(t, st, 1, 3)
+		s := as.Stats()
+		require.Equal(t, 1, s.Rejected, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+		require.Equal(t, 1, s.StreamsOpened, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+		require.Equal(t, int32(2), calls.Load(), "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
+		got := fmt.Sprint(attempts.statuses())
+		require.Equal(t, "[401 200]", got, "attempts %s, want [401 200]", got)
 	})
-	var attempts attemptLog
-	st, err := fastAuthClient(Bearer(ts), &attempts).Connect(context.Background(), srv.URL+"/events/bearer")
-	require.NoError(t, err)
-	defer st.Close()
-	readInOrder(t, st, 1, 3)
-	s := as.Stats()
-	require.Equal(t, 1, s.Rejected, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
-	require.Equal(t, 1, s.StreamsOpened, "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
-	require.Equal(t, int32(2), calls.Load(), "stats %+v after %d token calls; want one 401, one stream, 2 calls", s, calls.Load())
-	got := fmt.Sprint(attempts.statuses())
-	require.Equal(t, "[401 200]", got, "attempts %s, want [401 200]", got)
 }
 
 func TestBearerEndToEndRefusedAgainIsPermanent(t *testing.T) {
-	_, srv := newAuthServer(t, authserver.Options{})
-	// A source that keeps serving one token the server does not know.
-	src := Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unknown"}))
-	_, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/bearer")
-	var ae *AuthError
-	require.True(t, isPermanent(err), "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
-	require.ErrorAs(t, err, &ae, "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
-	require.Contains(t, err.Error(), "fetches a new token on every call", "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+	forFaces(t, func(t *testing.T, fc face) {
+		_, srv := newAuthServer(t, authserver.Options{})
+		// A source that keeps serving one token the server does not know.
+		src := Bearer(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unknown"}))
+		_, err := connectVia(fc, fastAuthClient(src, nil), context.Background(), srv.URL+"/events/bearer")
+		var ae *AuthError
+		require.True(t, isPermanent(err), "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+		require.ErrorAs(t, err, &ae, "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+		require.Contains(t, err.Error(), "fetches a new token on every call", "Connect: %v; want a permanent *AuthError saying what to pass instead", err)
+	})
 }
 
 // loginFunc returns a relogin function that posts the password to /login
@@ -568,60 +575,64 @@ func loginFunc(srvURL, password string, jar http.CookieJar) func(ctx context.Con
 }
 
 func TestCookiesEndToEnd(t *testing.T) {
-	clk := newFakeClock()
-	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute})
-	jar, _ := cookiejar.New(nil)
-	var attempts attemptLog
-	// No session yet: the first attempt is refused, Refresh logs in.
-	st, err := fastAuthClient(SessionCookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts).Connect(context.Background(), srv.URL+"/events/cookie")
-	require.NoError(t, err)
-	defer st.Close()
-	readInOrder(t, st, 1, 3)
-	clk.Advance(2 * time.Minute) // the session expires mid-stream
-	readInOrder(t, st, 4, 8)
-	s := as.Stats()
-	require.Equal(t, 2, s.Logins, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
-	require.Equal(t, 1, s.Rejected, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
-	require.Equal(t, 1, s.Expired, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
-	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
-	got := fmt.Sprint(attempts.statuses())
-	require.Equal(t, "[401 200 200]", got, "attempts %s, want [401 200 200]", got)
+	forFaces(t, func(t *testing.T, fc face) {
+		clk := newFakeClock()
+		as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw", SessionTTL: time.Minute})
+		jar, _ := cookiejar.New(nil)
+		var attempts attemptLog
+		// No session yet: the first attempt is refused, Refresh logs in.
+		st, err := connectVia(fc, fastAuthClient(SessionCookies(jar, loginFunc(srv.URL, "pw", jar)), &attempts), context.Background(), srv.URL+"/events/cookie")
+		require.NoError(t, err)
+		defer st.Close()
+		readInOrder(t, st, 1, 3)
+		clk.Advance(2 * time.Minute) // the session expires mid-stream
+		readInOrder(t, st, 4, 8)
+		s := as.Stats()
+		require.Equal(t, 2, s.Logins, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+		require.Equal(t, 1, s.Rejected, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+		require.Equal(t, 1, s.Expired, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+		require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 logins, one 401, one expiry, 2 streams", s)
+		got := fmt.Sprint(attempts.statuses())
+		require.Equal(t, "[401 200 200]", got, "attempts %s, want [401 200 200]", got)
+	})
 }
 
 func TestQueryTokenEndToEnd(t *testing.T) {
-	clk := newFakeClock()
-	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
-	jar, _ := cookiejar.New(nil)
-	require.NoError(t, loginFunc(srv.URL, "pw", jar)(context.Background()))
-	hc := &http.Client{Jar: jar}
-	src := QueryToken("", func(ctx context.Context) (string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/query-token", nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		var v struct{ Token string }
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			return "", err
-		}
-		return v.Token, nil
+	forFaces(t, func(t *testing.T, fc face) {
+		clk := newFakeClock()
+		as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, Password: "pw"})
+		jar, _ := cookiejar.New(nil)
+		require.NoError(t, loginFunc(srv.URL, "pw", jar)(context.Background()))
+		hc := &http.Client{Jar: jar}
+		src := QueryToken("", func(ctx context.Context) (string, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/query-token", nil)
+			if err != nil {
+				return "", err
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return "", err
+			}
+			defer resp.Body.Close()
+			var v struct{ Token string }
+			if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+				return "", err
+			}
+			return v.Token, nil
+		})
+		var attempts attemptLog
+		st, err := connectVia(fc, fastAuthClient(src, &attempts), context.Background(), srv.URL+"/events/token")
+		require.NoError(t, err)
+		defer st.Close()
+		readInOrder(t, st, 1, 3)
+		clk.Advance(61 * time.Second) // query tokens live at most 60 s
+		readInOrder(t, st, 4, 8)
+		s := as.Stats()
+		require.Equal(t, 2, s.QueryTokensIssued, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+		require.Equal(t, 1, s.Expired, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+		require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+		require.Equal(t, 0, s.Rejected, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
+		got := fmt.Sprint(attempts.statuses())
+		require.Equal(t, "[200 200]", got, "attempts %s, want [200 200]", got)
 	})
-	var attempts attemptLog
-	st, err := fastAuthClient(src, &attempts).Connect(context.Background(), srv.URL+"/events/token")
-	require.NoError(t, err)
-	defer st.Close()
-	readInOrder(t, st, 1, 3)
-	clk.Advance(61 * time.Second) // query tokens live at most 60 s
-	readInOrder(t, st, 4, 8)
-	s := as.Stats()
-	require.Equal(t, 2, s.QueryTokensIssued, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
-	require.Equal(t, 1, s.Expired, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
-	require.Equal(t, 2, s.StreamsOpened, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
-	require.Equal(t, 0, s.Rejected, "server stats %+v; want 2 tokens, one expiry, 2 streams, no 401", s)
-	got := fmt.Sprint(attempts.statuses())
-	require.Equal(t, "[200 200]", got, "attempts %s, want [200 200]", got)
 }
