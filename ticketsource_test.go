@@ -217,24 +217,26 @@ func (rt viaHeaderTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 }
 
 func TestTicketSourceEndToEnd(t *testing.T) {
-	clk := newFakeClock()
-	as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute, Events: 3})
-	cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
-	src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(freshTokenSource(cfg))}
-	st, err := fastAuthClient(src, nil).Connect(context.Background(), srv.URL+"/events/ticket")
-	require.NoError(t, err)
-	defer st.Close()
-	// Three events per connection: reconnects with a new ticket each time.
-	readInOrder(t, st, 1, 7)
-	// The bearer token behind the tickets expires: the open stream gets
-	// auth_expired, the ticket endpoint refuses the cached token once, and
-	// the source refreshes it and buys a ticket with the new one.
-	clk.Advance(2 * time.Minute)
-	readInOrder(t, st, 8, 12)
-	s := as.Stats()
-	require.Equal(t, 0, s.TicketReplays, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
-	require.Equal(t, s.StreamsOpened, s.TicketsIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
-	require.GreaterOrEqual(t, s.StreamsOpened, 5, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
-	require.GreaterOrEqual(t, s.Expired, 1, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
-	require.Equal(t, 2, s.TokensIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	forFaces(t, func(t *testing.T, fc face) {
+		clk := newFakeClock()
+		as, srv := newAuthServer(t, authserver.Options{Now: clk.Now, ClientID: "id", ClientSecret: "secret", TokenTTL: time.Minute, Events: 3})
+		cfg := &clientcredentials.Config{ClientID: "id", ClientSecret: "secret", TokenURL: srv.URL + "/token"}
+		src := &TicketSource{URL: srv.URL + "/ticket", Auth: Bearer(freshTokenSource(cfg))}
+		st, err := connectVia(fc, fastAuthClient(src, nil), context.Background(), srv.URL+"/events/ticket")
+		require.NoError(t, err)
+		defer st.Close()
+		// Three events per connection: reconnects with a new ticket each time.
+		readInOrder(t, st, 1, 7)
+		// The bearer token behind the tickets expires: the open stream gets
+		// auth_expired, the ticket endpoint refuses the cached token once, and
+		// the source refreshes it and buys a ticket with the new one.
+		clk.Advance(2 * time.Minute)
+		readInOrder(t, st, 8, 12)
+		s := as.Stats()
+		require.Equal(t, 0, s.TicketReplays, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+		require.Equal(t, s.StreamsOpened, s.TicketsIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+		require.GreaterOrEqual(t, s.StreamsOpened, 5, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+		require.GreaterOrEqual(t, s.Expired, 1, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+		require.Equal(t, 2, s.TokensIssued, "server stats %+v; want no replay, one ticket per stream, >= 5 streams, an expiry, 2 tokens", s)
+	})
 }
