@@ -152,45 +152,47 @@ func TestFinding2LocationSecretsScrubbed(t *testing.T) {
 		require.Error(t, err)
 		assertNoSecret(t, err, secret)
 	})
-	for _, loc := range []struct {
-		name string
-		f    func(r *http.Request) string
-	}{
-		{"relative, escaped", func(r *http.Request) string { return "/e%zz?" + r.URL.RawQuery }},
-		{"absolute, escaped", func(r *http.Request) string { return "http://bad host:x/?" + r.URL.RawQuery }},
-		{"in the path, escaped", func(r *http.Request) string { return "/%zz/" + r.URL.RawQuery }},
-		{"in the path, unescaped", func(r *http.Request) string { return "/%zz/" + r.URL.Query().Get("token") }},
-	} {
-		t.Run("stream query token needing escapes/"+loc.name, func(t *testing.T) {
-			secret := newCanary()
-			o := newTestOrigin(t, true)
-			o.serve(badLocation(loc.f))
-			logs := &logBuffer{}
-			var attempts attemptLog
-			c := &Client{
-				HTTPClient: trustingHTTPClient(t),
-				Auth:       QueryToken("token", func(context.Context) (string, error) { return "a/b+" + secret + "==", nil }),
-				Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.Level(-100)})),
-				OnAttempt:  attempts.add,
-				RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond,
-				MaxRetries: 2,
-			}
-			st, err := c.Connect(context.Background(), o.URL("a.test", "/events"))
-			if err == nil {
-				st.Close()
-			}
-			require.Error(t, err)
-			assertNoSecret(t, err, secret)
-			require.NotContains(t, logs.String(), secret)
-			attempts.mu.Lock()
-			defer attempts.mu.Unlock()
-			require.NotEmpty(t, attempts.all)
-			for _, at := range attempts.all {
-				require.NotContains(t, at.URL, secret)
-				assertNoSecret(t, at.Err, secret)
-			}
-		})
-	}
+	forFaces(t, func(t *testing.T, fc face) {
+		for _, loc := range []struct {
+			name string
+			f    func(r *http.Request) string
+		}{
+			{"relative, escaped", func(r *http.Request) string { return "/e%zz?" + r.URL.RawQuery }},
+			{"absolute, escaped", func(r *http.Request) string { return "http://bad host:x/?" + r.URL.RawQuery }},
+			{"in the path, escaped", func(r *http.Request) string { return "/%zz/" + r.URL.RawQuery }},
+			{"in the path, unescaped", func(r *http.Request) string { return "/%zz/" + r.URL.Query().Get("token") }},
+		} {
+			t.Run("stream query token needing escapes/"+loc.name, func(t *testing.T) {
+				secret := newCanary()
+				o := newTestOrigin(t, true)
+				o.serve(badLocation(loc.f))
+				logs := &logBuffer{}
+				var attempts attemptLog
+				c := &Client{
+					HTTPClient: trustingHTTPClient(t),
+					Auth:       QueryToken("token", func(context.Context) (string, error) { return "a/b+" + secret + "==", nil }),
+					Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.Level(-100)})),
+					OnAttempt:  attempts.add,
+					RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond,
+					MaxRetries: 2,
+				}
+				st, err := connectVia(fc, c, context.Background(), o.URL("a.test", "/events"))
+				if err == nil {
+					st.Close()
+				}
+				require.Error(t, err)
+				assertNoSecret(t, err, secret)
+				require.NotContains(t, logs.String(), secret)
+				attempts.mu.Lock()
+				defer attempts.mu.Unlock()
+				require.NotEmpty(t, attempts.all)
+				for _, at := range attempts.all {
+					require.NotContains(t, at.URL, secret)
+					assertNoSecret(t, at.Err, secret)
+				}
+			})
+		}
+	})
 }
 
 func TestFinding3PlainHTTPTicketEndpointRefused(t *testing.T) {
@@ -232,189 +234,199 @@ func TestFinding3PlainHTTPTicketEndpointRefused(t *testing.T) {
 }
 
 func TestFinding4UserinfoAndCallerCredentialsOverPlainHTTP(t *testing.T) {
-	plain := newTestOrigin(t, false)
-	for _, tc := range []struct {
-		name string
-		req  func(host, secret string) *http.Request
-	}{
-		{"userinfo", func(host, s string) *http.Request {
-			u := strings.Replace(plain.URL(host, "/events"), "://", "://user:"+s+"@", 1)
-			r, _ := http.NewRequest(http.MethodGet, u, nil)
-			return r
-		}},
-		{"Authorization", func(host, s string) *http.Request {
-			r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
-			r.Header.Set("Authorization", "Bearer "+s)
-			return r
-		}},
-		{"Cookie", func(host, s string) *http.Request {
-			r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
-			r.Header.Set("Cookie", "s="+s)
-			return r
-		}},
-		{"Proxy-Authorization", func(host, s string) *http.Request {
-			r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
-			r.Header.Set("Proxy-Authorization", "Basic "+s)
-			return r
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			secret := newCanary()
-			plain.serve(serveOneEvent)
-			c := &Client{HTTPClient: trustingHTTPClient(t), MaxRetries: 1}
-			st, err := c.Do(tc.req("a.test", secret))
-			if err == nil {
-				st.Close()
-			}
-			require.Error(t, err)
-			require.True(t, isPermanent(err), "not permanent: %v", err)
-			assertNoSecret(t, err, secret)
-			require.Empty(t, plain.requests(), "the credential went over plain http to a host that is not loopback")
+	forFaces(t, func(t *testing.T, fc face) {
+		plain := newTestOrigin(t, false)
+		for _, tc := range []struct {
+			name string
+			req  func(host, secret string) *http.Request
+		}{
+			{"userinfo", func(host, s string) *http.Request {
+				u := strings.Replace(plain.URL(host, "/events"), "://", "://user:"+s+"@", 1)
+				r, _ := http.NewRequest(http.MethodGet, u, nil)
+				return r
+			}},
+			{"Authorization", func(host, s string) *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
+				r.Header.Set("Authorization", "Bearer "+s)
+				return r
+			}},
+			{"Cookie", func(host, s string) *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
+				r.Header.Set("Cookie", "s="+s)
+				return r
+			}},
+			{"Proxy-Authorization", func(host, s string) *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, plain.URL(host, "/events"), nil)
+				r.Header.Set("Proxy-Authorization", "Basic "+s)
+				return r
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				secret := newCanary()
+				plain.serve(serveOneEvent)
+				c := &Client{HTTPClient: trustingHTTPClient(t), MaxRetries: 1}
+				st, err := fc.open(c, tc.req("a.test", secret))
+				if err == nil {
+					st.Close()
+				}
+				require.Error(t, err)
+				require.True(t, isPermanent(err), "not permanent: %v", err)
+				assertNoSecret(t, err, secret)
+				require.Empty(t, plain.requests(), "the credential went over plain http to a host that is not loopback")
 
-			// Loopback is fine.
-			st, err = c.Do(tc.req("127.0.0.1", secret))
-			require.NoError(t, err)
-			st.Close()
-		})
-	}
+				// Loopback is fine.
+				st, err = fc.open(c, tc.req("127.0.0.1", secret))
+				require.NoError(t, err)
+				st.Close()
+			})
+		}
+	})
 }
 
 func TestFinding5AuthSourceHeadersStayHomeWhateverTheirName(t *testing.T) {
-	a, b := newTestOrigin(t, true), newTestOrigin(t, true)
-	secret := newCanary()
-	a.serve(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
+	forFaces(t, func(t *testing.T, fc face) {
+		a, b := newTestOrigin(t, true), newTestOrigin(t, true)
+		secret := newCanary()
+		a.serve(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
+		})
+		b.serve(serveOneEvent)
+		c := &Client{
+			HTTPClient: trustingHTTPClient(t),
+			Auth: StaticHeaders(http.Header{
+				"User-Agent":      {"app key=" + secret},
+				"Accept-Language": {secret},
+				"Content-Type":    {"ct" + secret},
+			}),
+		}
+		req, err := http.NewRequest(http.MethodGet, a.URL("a.test", "/start"), nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "text/event-stream; k="+secret) // the caller's, whatever its name
+		st, err := fc.open(c, req)
+		require.NoError(t, err)
+		st.Close()
+		require.Contains(t, a.requests()[0].Header.Get("User-Agent"), secret)
+		assertOtherUntouched(t, b, secret)
 	})
-	b.serve(serveOneEvent)
-	c := &Client{
-		HTTPClient: trustingHTTPClient(t),
-		Auth: StaticHeaders(http.Header{
-			"User-Agent":      {"app key=" + secret},
-			"Accept-Language": {secret},
-			"Content-Type":    {"ct" + secret},
-		}),
-	}
-	req, err := http.NewRequest(http.MethodGet, a.URL("a.test", "/start"), nil)
-	require.NoError(t, err)
-	req.Header.Set("Accept", "text/event-stream; k="+secret) // the caller's, whatever its name
-	st, err := c.Do(req)
-	require.NoError(t, err)
-	st.Close()
-	require.Contains(t, a.requests()[0].Header.Get("User-Agent"), secret)
-	assertOtherUntouched(t, b, secret)
 }
 
 func TestFinding6StarDotLocalhostIsNotLoopback(t *testing.T) {
-	plain := newTestOrigin(t, false)
-	plain.serve(serveOneEvent)
-	hc := trustingHTTPClient(t)
-	// This machine resolves evil.localhost to itself; another might send
-	// the name to DNS.
-	var d net.Dialer
-	hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		_, port, _ := net.SplitHostPort(addr)
-		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-	}
-	for _, host := range []string{"evil.localhost", "a.b.localhost", "localhost.evil.test"} {
-		t.Run(host, func(t *testing.T) {
-			secret := newCanary()
-			c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {secret}}), MaxRetries: 1}
-			st, err := c.Connect(context.Background(), plain.URL(host, "/events"))
-			if err == nil {
-				st.Close()
-			}
-			require.Error(t, err)
-			require.True(t, isPermanent(err), "not permanent: %v", err)
-			require.Empty(t, plain.requests())
+	forFaces(t, func(t *testing.T, fc face) {
+		plain := newTestOrigin(t, false)
+		plain.serve(serveOneEvent)
+		hc := trustingHTTPClient(t)
+		// This machine resolves evil.localhost to itself; another might send
+		// the name to DNS.
+		var d net.Dialer
+		hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		}
+		for _, host := range []string{"evil.localhost", "a.b.localhost", "localhost.evil.test"} {
+			t.Run(host, func(t *testing.T) {
+				secret := newCanary()
+				c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {secret}}), MaxRetries: 1}
+				st, err := connectVia(fc, c, context.Background(), plain.URL(host, "/events"))
+				if err == nil {
+					st.Close()
+				}
+				require.Error(t, err)
+				require.True(t, isPermanent(err), "not permanent: %v", err)
+				require.Empty(t, plain.requests())
+			})
+		}
+		t.Run("localhost (control)", func(t *testing.T) {
+			c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})}
+			openOne(t, fc, c, plain.URL("localhost", "/events"))
 		})
-	}
-	t.Run("localhost (control)", func(t *testing.T) {
-		c := &Client{HTTPClient: hc, Auth: StaticHeaders(http.Header{"X-Api-Key": {"k"}})}
-		openOne(t, faces[0], c, plain.URL("localhost", "/events"))
 	})
 }
 
 func TestFinding7RefreshAfterCrossOriginHop(t *testing.T) {
-	a, b := newTestOrigin(t, true), newTestOrigin(t, true)
-	toB := func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
-	}
-	b.serve(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
-	connect := func(t *testing.T, auth AuthSource) error {
-		c := &Client{HTTPClient: trustingHTTPClient(t), Auth: auth, MaxRetries: 3,
-			RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}
-		st, err := c.Connect(context.Background(), a.URL("a.test", "/start"))
-		if err == nil {
-			st.Close()
+	forFaces(t, func(t *testing.T, fc face) {
+		a, b := newTestOrigin(t, true), newTestOrigin(t, true)
+		toB := func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, b.URL("b.test", "/events"), http.StatusFound)
 		}
-		require.Error(t, err)
-		require.True(t, isPermanent(err), "not permanent: %v", err)
-		return err
-	}
-	t.Run("cookies: no relogin", func(t *testing.T) {
-		a.serve(toB)
-		jar, _ := cookiejar.New(nil)
-		jar.SetCookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}, []*http.Cookie{{Name: "s", Value: "v", Path: "/"}})
-		var relogins atomic.Int32
-		connect(t, SessionCookies(jar, func(context.Context) error { relogins.Add(1); return nil }))
-		require.Zero(t, relogins.Load(), "relogin ran although the session cookie was never refused")
-		require.Len(t, a.requests(), 1, "the stream was retried although no refresh can help")
-	})
-	t.Run("bearer: no refresh, a clear error", func(t *testing.T) {
-		a.serve(toB)
-		var calls atomic.Int32
-		err := connect(t, Bearer(tokenFunc(func() (*oauth2.Token, error) {
-			return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
-		})))
-		require.Contains(t, err.Error(), "another origin")
-		require.Equal(t, int32(1), calls.Load())
-		require.Len(t, a.requests(), 1, "the stream was retried although no refresh can help")
-	})
-	t.Run("bearer: a same-origin 401 to a request without Authorization refreshes", func(t *testing.T) {
-		var calls atomic.Int32
-		src := Bearer(tokenFunc(func() (*oauth2.Token, error) {
-			return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
-		}))
-		_, err := authorizeRequest(t, src)
-		require.NoError(t, err)
-		require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")))
-		req, err := authorizeRequest(t, src)
-		require.NoError(t, err)
-		require.Equal(t, "Bearer tok2", req.Header.Get("Authorization"))
+		b.serve(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
+		connect := func(t *testing.T, auth AuthSource) error {
+			c := &Client{HTTPClient: trustingHTTPClient(t), Auth: auth, MaxRetries: 3,
+				RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}
+			st, err := connectVia(fc, c, context.Background(), a.URL("a.test", "/start"))
+			if err == nil {
+				st.Close()
+			}
+			require.Error(t, err)
+			require.True(t, isPermanent(err), "not permanent: %v", err)
+			return err
+		}
+		t.Run("cookies: no relogin", func(t *testing.T) {
+			a.serve(toB)
+			jar, _ := cookiejar.New(nil)
+			jar.SetCookies(&url.URL{Scheme: "https", Host: "a.test", Path: "/"}, []*http.Cookie{{Name: "s", Value: "v", Path: "/"}})
+			var relogins atomic.Int32
+			connect(t, SessionCookies(jar, func(context.Context) error { relogins.Add(1); return nil }))
+			require.Zero(t, relogins.Load(), "relogin ran although the session cookie was never refused")
+			require.Len(t, a.requests(), 1, "the stream was retried although no refresh can help")
+		})
+		t.Run("bearer: no refresh, a clear error", func(t *testing.T) {
+			a.serve(toB)
+			var calls atomic.Int32
+			err := connect(t, Bearer(tokenFunc(func() (*oauth2.Token, error) {
+				return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
+			})))
+			require.Contains(t, err.Error(), "another origin")
+			require.Equal(t, int32(1), calls.Load())
+			require.Len(t, a.requests(), 1, "the stream was retried although no refresh can help")
+		})
+		t.Run("bearer: a same-origin 401 to a request without Authorization refreshes", func(t *testing.T) {
+			var calls atomic.Int32
+			src := Bearer(tokenFunc(func() (*oauth2.Token, error) {
+				return &oauth2.Token{AccessToken: fmt.Sprint("tok", calls.Add(1))}, nil
+			}))
+			_, err := authorizeRequest(t, src)
+			require.NoError(t, err)
+			require.NoError(t, src.Refresh(context.Background(), rejectedResponse("", "")))
+			req, err := authorizeRequest(t, src)
+			require.NoError(t, err)
+			require.Equal(t, "Bearer tok2", req.Header.Get("Authorization"))
+		})
 	})
 }
 
 func TestFinding8CacheControl(t *testing.T) {
-	o := newTestOrigin(t, false)
-	for _, tc := range []struct {
-		name   string
-		auth   AuthSource
-		set    string // the caller's Cache-Control
-		query  string
-		want   string
-		header string
-	}{
-		{"caller's value kept without Auth", nil, "max-age=5", "", "max-age=5", ""},
-		{"caller's value kept with Auth", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "max-age=5", "", "max-age=5", ""},
-		{"caller's query credential gets no-store", nil, "", "?token=secret", "no-store", ""},
-		{"AuthSource query credential gets no-store", QueryToken("", func(context.Context) (string, error) { return "q", nil }), "", "", "no-store", ""},
-		{"nothing in the query: no-cache", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "", "", "no-cache", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o.serve(serveOneEvent)
-			req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"+tc.query), nil)
-			require.NoError(t, err)
-			if tc.set != "" {
-				req.Header.Set("Cache-Control", tc.set)
-			}
-			st, err := (&Client{Auth: tc.auth}).Do(req)
-			require.NoError(t, err)
-			st.Close()
-			rs := o.requests()
-			require.Len(t, rs, 1)
-			require.Equal(t, tc.want, rs[0].Header.Get("Cache-Control"))
-		})
-	}
+	forFaces(t, func(t *testing.T, fc face) {
+		o := newTestOrigin(t, false)
+		for _, tc := range []struct {
+			name   string
+			auth   AuthSource
+			set    string // the caller's Cache-Control
+			query  string
+			want   string
+			header string
+		}{
+			{"caller's value kept without Auth", nil, "max-age=5", "", "max-age=5", ""},
+			{"caller's value kept with Auth", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "max-age=5", "", "max-age=5", ""},
+			{"caller's query credential gets no-store", nil, "", "?token=secret", "no-store", ""},
+			{"AuthSource query credential gets no-store", QueryToken("", func(context.Context) (string, error) { return "q", nil }), "", "", "no-store", ""},
+			{"nothing in the query: no-cache", StaticHeaders(http.Header{"X-Api-Key": {"k"}}), "", "", "no-cache", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				o.serve(serveOneEvent)
+				req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"+tc.query), nil)
+				require.NoError(t, err)
+				if tc.set != "" {
+					req.Header.Set("Cache-Control", tc.set)
+				}
+				st, err := fc.open(&Client{Auth: tc.auth}, req)
+				require.NoError(t, err)
+				st.Close()
+				rs := o.requests()
+				require.Len(t, rs, 1)
+				require.Equal(t, tc.want, rs[0].Header.Get("Cache-Control"))
+			})
+		}
+	})
 }
 
 // TestWireCheckRFC9110 is the lifecycle issue's rule, which the single wire
@@ -423,52 +435,54 @@ func TestFinding8CacheControl(t *testing.T) {
 // *PermanentError before any I/O, and Bearer neither sends nor caches such
 // a token.
 func TestWireCheckRFC9110(t *testing.T) {
-	o := newTestOrigin(t, false)
-	var calls atomic.Int32
-	badBearer := Bearer(tokenFunc(func() (*oauth2.Token, error) {
-		calls.Add(1)
-		return &oauth2.Token{AccessToken: "tok\x01en"}, nil
-	}))
-	for _, tc := range []struct {
-		name   string
-		header http.Header
-		auth   AuthSource
-	}{
-		{"caller header value \\x01", http.Header{"X-Key": {"a\x01b"}}, nil},
-		{"caller header value \\x7f", http.Header{"X-Key": {"a\x7fb"}}, nil},
-		{"caller header name with a space", http.Header{"X Key": {"v"}}, nil},
-		{"caller header name empty", http.Header{"": {"v"}}, nil},
-		{"Headers value \\x01", nil, StaticHeaders(http.Header{"X-Key": {"a\x01b"}})},
-		{"Headers name with a colon", nil, StaticHeaders(http.Header{"X:Key": {"v"}})},
-		{"raw header value \\x7f", nil, rawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{"a\x7f"} })},
-		{"raw header name with a space", nil, rawSource(func(r *http.Request) { r.Header["X Raw"] = []string{"a"} })},
-		{"raw query value \\x01", nil, rawSource(func(r *http.Request) { r.URL.RawQuery = "token=a%01b" })},
-		{"query token \\x1f", nil, QueryToken("", func(context.Context) (string, error) { return "a\x1fb", nil })},
-		{"cookie \\x01", nil, SessionCookies(fixedJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
-		{"bearer token \\x01", nil, badBearer},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o.serve(serveOneEvent)
-			req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"), nil)
-			require.NoError(t, err)
-			for k, vs := range tc.header {
-				req.Header[k] = vs
-			}
-			st, err := (&Client{Auth: tc.auth, MaxRetries: 2, RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond}).Do(req)
-			if err == nil {
-				st.Close()
-			}
-			require.Error(t, err)
-			require.True(t, isPermanent(err), "not permanent: %v", err)
-			require.Empty(t, o.requests(), "the request was sent")
-		})
-	}
-	// Bearer did not cache the token it refused: asked again, it asks
-	// its source again.
-	before := calls.Load()
-	_, err := authorizeRequest(t, badBearer)
-	require.Error(t, err)
-	require.Equal(t, before+1, calls.Load())
+	forFaces(t, func(t *testing.T, fc face) {
+		o := newTestOrigin(t, false)
+		var calls atomic.Int32
+		badBearer := Bearer(tokenFunc(func() (*oauth2.Token, error) {
+			calls.Add(1)
+			return &oauth2.Token{AccessToken: "tok\x01en"}, nil
+		}))
+		for _, tc := range []struct {
+			name   string
+			header http.Header
+			auth   AuthSource
+		}{
+			{"caller header value \\x01", http.Header{"X-Key": {"a\x01b"}}, nil},
+			{"caller header value \\x7f", http.Header{"X-Key": {"a\x7fb"}}, nil},
+			{"caller header name with a space", http.Header{"X Key": {"v"}}, nil},
+			{"caller header name empty", http.Header{"": {"v"}}, nil},
+			{"Headers value \\x01", nil, StaticHeaders(http.Header{"X-Key": {"a\x01b"}})},
+			{"Headers name with a colon", nil, StaticHeaders(http.Header{"X:Key": {"v"}})},
+			{"raw header value \\x7f", nil, rawSource(func(r *http.Request) { r.Header["X-Raw"] = []string{"a\x7f"} })},
+			{"raw header name with a space", nil, rawSource(func(r *http.Request) { r.Header["X Raw"] = []string{"a"} })},
+			{"raw query value \\x01", nil, rawSource(func(r *http.Request) { r.URL.RawQuery = "token=a%01b" })},
+			{"query token \\x1f", nil, QueryToken("", func(context.Context) (string, error) { return "a\x1fb", nil })},
+			{"cookie \\x01", nil, SessionCookies(fixedJar{c: []*http.Cookie{{Name: "s", Value: "a\x01b"}}}, nil)},
+			{"bearer token \\x01", nil, badBearer},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				o.serve(serveOneEvent)
+				req, err := http.NewRequest(http.MethodGet, o.URL("127.0.0.1", "/events"), nil)
+				require.NoError(t, err)
+				for k, vs := range tc.header {
+					req.Header[k] = vs
+				}
+				st, err := fc.open(&Client{Auth: tc.auth, MaxRetries: 2, RetryDelay: time.Millisecond, MinRetryDelay: time.Millisecond}, req)
+				if err == nil {
+					st.Close()
+				}
+				require.Error(t, err)
+				require.True(t, isPermanent(err), "not permanent: %v", err)
+				require.Empty(t, o.requests(), "the request was sent")
+			})
+		}
+		// Bearer did not cache the token it refused: asked again, it asks
+		// its source again.
+		before := calls.Load()
+		_, err := authorizeRequest(t, badBearer)
+		require.Error(t, err)
+		require.Equal(t, before+1, calls.Load())
+	})
 }
 
 // serveToken answers with an access token.
