@@ -186,7 +186,7 @@ func StaticHeaders(h http.Header) AuthSource {
 	return headerSource(h.Clone())
 }
 
-// headerSource is the AuthSource returned by Headers.
+// headerSource is the AuthSource returned by StaticHeaders.
 type headerSource http.Header
 
 func (h headerSource) Authorize(ctx context.Context, req *http.Request) error {

@@ -31,7 +31,7 @@ func SessionCookies(jar http.CookieJar, relogin func(ctx context.Context) error)
 	return &cookieSource{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
 }
 
-// cookieSource is the AuthSource returned by Cookies.
+// cookieSource is the AuthSource returned by SessionCookies.
 type cookieSource struct {
 	jar     http.CookieJar
 	relogin func(ctx context.Context) error
