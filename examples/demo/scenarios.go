@@ -69,7 +69,7 @@ func demoTicket(ctx context.Context, lg *logger, gw *gateway, newClient func(sse
 
 // demoCookie logs in, reads the session-protected stream, and has the
 // server revoke the session mid-stream: the server sends auth_expired and
-// closes; the Cookies source logs in again and the stream resumes.
+// closes; the SessionCookies source logs in again and the stream resumes.
 func demoCookie(ctx context.Context, lg *logger, gw *gateway, newClient func(sse.AuthSource) *sse.Client, auth *authserver.Server, base string) error {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
