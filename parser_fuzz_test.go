@@ -16,10 +16,10 @@ import (
 // and shares no code with parser.go: decode the whole stream, drop one BOM,
 // cut lines, interpret each line.
 
-// pzRefDecode decodes b as the WHATWG Encoding standard's UTF-8 decoder
+// referenceDecode decodes b as the WHATWG Encoding standard's UTF-8 decoder
 // does, written as its state machine (bytes needed, bytes seen, lower and
 // upper boundary), one U+FFFD per error.
-func pzRefDecode(b []byte) string {
+func referenceDecode(b []byte) string {
 	var out strings.Builder
 	needed, seen := 0, 0
 	var cp rune
@@ -75,17 +75,17 @@ func pzRefDecode(b []byte) string {
 	return out.String()
 }
 
-// pzRefResult is what the reference parser reports.
-type pzRefResult struct {
+// referenceResult is what the reference parser reports.
+type referenceResult struct {
 	events   []Event
 	lastID   string
-	retry    time.Duration // pzNoRetry when none
+	retry    time.Duration // noRetry when none
 	comments []string
 }
 
-// pzRefParse interprets a whole event stream, without limits.
-func pzRefParse(in []byte) pzRefResult {
-	text := pzRefDecode(in)
+// referenceParse interprets a whole event stream, without limits.
+func referenceParse(in []byte) referenceResult {
+	text := referenceDecode(in)
 	text = strings.TrimPrefix(text, "\uFEFF")
 
 	// Cut lines: CRLF, LF or CR ends a line; what follows the last line
@@ -106,7 +106,7 @@ func pzRefParse(in []byte) pzRefResult {
 		}
 	}
 
-	res := pzRefResult{retry: pzNoRetry}
+	res := referenceResult{retry: noRetry}
 	var data []string // the data buffer, one entry per data line
 	eventType, lastIDBuffer := "", ""
 	for _, line := range lines {
@@ -163,16 +163,16 @@ func pzRefParse(in []byte) pzRefResult {
 	return res
 }
 
-// pzFuzzReader delivers data in chunks whose sizes come from pattern; a
+// patternReader delivers data in chunks whose sizes come from pattern; a
 // zero in the pattern makes one Read return 0, nil.
-type pzFuzzReader struct {
+type patternReader struct {
 	data    []byte
 	pattern []byte
 	i       int
 	empty   bool // the last Read returned nothing
 }
 
-func (r *pzFuzzReader) Read(b []byte) (int, error) {
+func (r *patternReader) Read(b []byte) (int, error) {
 	if len(r.data) == 0 {
 		return 0, io.EOF
 	}
@@ -192,26 +192,26 @@ func (r *pzFuzzReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// pzSame reports whether two runs agree: events, state and error kind.
-func pzSame(t *testing.T, what string, want, got pzResult) {
+// requireSameResult reports whether two runs agree: events, state and error kind.
+func requireSameResult(t *testing.T, what string, want, got parseResult) {
 	t.Helper()
-	if !pzEqualEvents(want.events, got.events) {
+	if !equalEvents(want.events, got.events) {
 		t.Fatalf("%s: events differ:\nwant %q\ngot  %q", what, want.events, got.events)
 	}
 	if want.lastID != got.lastID || want.retry != got.retry {
 		t.Fatalf("%s: state differs: want id %q retry %v, got id %q retry %v", what, want.lastID, want.retry, got.lastID, got.retry)
 	}
-	if !pzEqualStrings(want.comments, got.comments) {
+	if !equalStrings(want.comments, got.comments) {
 		t.Fatalf("%s: comments differ:\nwant %q\ngot  %q", what, want.comments, got.comments)
 	}
-	if pzErrKind(want.err) != pzErrKind(got.err) {
+	if errKind(want.err) != errKind(got.err) {
 		t.Fatalf("%s: errors differ: want %v, got %v", what, want.err, got.err)
 	}
 }
 
-// pzErrKind describes an error without the parts that depend on how the
+// errKind describes an error without the parts that depend on how the
 // stream was split into reads (ParseError.Offset).
-func pzErrKind(err error) string {
+func errKind(err error) string {
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		return pe.What + "/" + strconv.Itoa(pe.Limit) + "/" + strconv.FormatBool(errors.Is(err, ErrEventTooLarge))
@@ -222,7 +222,7 @@ func pzErrKind(err error) string {
 	return err.Error()
 }
 
-func pzEqualEvents(a, b []Event) bool {
+func equalEvents(a, b []Event) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -234,7 +234,7 @@ func pzEqualEvents(a, b []Event) bool {
 	return true
 }
 
-func pzEqualStrings(a, b []string) bool {
+func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -246,9 +246,9 @@ func pzEqualStrings(a, b []string) bool {
 	return true
 }
 
-// pzLongestRawLine returns the longest line of in, in raw bytes after the
+// longestRawLine returns the longest line of in, in raw bytes after the
 // BOM, counting a final unterminated line too.
-func pzLongestRawLine(in []byte) int {
+func longestRawLine(in []byte) int {
 	in = bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF"))
 	longest, cur := 0, 0
 	for _, c := range in {
@@ -263,7 +263,7 @@ func pzLongestRawLine(in []byte) int {
 }
 
 func FuzzParser(f *testing.F) {
-	for i, tc := range pzCases {
+	for i, tc := range conformanceCases {
 		f.Add([]byte(tc.in), []byte{byte(i), 3, 0, 1, 22})
 	}
 	f.Add([]byte("data: "+strings.Repeat("x", 300)+"\r\n\r\n"), []byte{5})
@@ -273,12 +273,12 @@ func FuzzParser(f *testing.F) {
 			return
 		}
 		t.Logf("input %q, pattern %v", in, pattern)
-		ref := pzRefParse(in)
-		whole := pzRun(bytes.NewReader(in), nil)
-		pzSame(t, "reference vs whole", pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}, whole)
-		pzSame(t, "whole vs chunked", whole, pzRun(&pzFuzzReader{data: in, pattern: pattern}, nil))
+		ref := referenceParse(in)
+		whole := parseAll(bytes.NewReader(in), nil)
+		requireSameResult(t, "reference vs whole", parseResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}, whole)
+		requireSameResult(t, "whole vs chunked", whole, parseAll(&patternReader{data: in, pattern: pattern}, nil))
 		if len(in) < 4096 {
-			pzSame(t, "whole vs one byte", whole, pzRun(&pzFuzzReader{data: in, pattern: []byte{1}}, nil))
+			requireSameResult(t, "whole vs one byte", whole, parseAll(&patternReader{data: in, pattern: []byte{1}}, nil))
 		}
 
 		// Small limits taken from the pattern.
@@ -292,21 +292,21 @@ func FuzzParser(f *testing.F) {
 			p.SetLimits(maxLine, maxEvent)
 			parsers = append(parsers, p)
 		}
-		lw := pzRun(bytes.NewReader(in), limited)
-		lc := pzRun(&pzFuzzReader{data: in, pattern: pattern}, limited)
-		pzSame(t, "limited whole vs chunked", lw, lc)
+		lw := parseAll(bytes.NewReader(in), limited)
+		lc := parseAll(&patternReader{data: in, pattern: pattern}, limited)
+		requireSameResult(t, "limited whole vs chunked", lw, lc)
 		if lw.err == io.EOF {
-			pzSame(t, "limited vs reference", whole, lw)
+			requireSameResult(t, "limited vs reference", whole, lw)
 		} else {
 			var pe *ParseError
 			if !errors.Is(lw.err, ErrEventTooLarge) || !errors.As(lw.err, &pe) {
 				t.Fatalf("limited run ended with %v", lw.err)
 			}
-			if len(lw.events) > len(whole.events) || !pzEqualEvents(lw.events, whole.events[:len(lw.events)]) {
+			if len(lw.events) > len(whole.events) || !equalEvents(lw.events, whole.events[:len(lw.events)]) {
 				t.Fatalf("limited events are not a prefix of the unlimited ones:\n%q\n%q", lw.events, whole.events)
 			}
-			if pe.What == "line" && pzLongestRawLine(in) <= maxLine {
-				t.Fatalf("line limit %d reported, longest line is %d", maxLine, pzLongestRawLine(in))
+			if pe.What == "line" && longestRawLine(in) <= maxLine {
+				t.Fatalf("line limit %d reported, longest line is %d", maxLine, longestRawLine(in))
 			}
 		}
 		for _, ev := range lw.events {
@@ -330,9 +330,9 @@ func FuzzParser(f *testing.F) {
 	})
 }
 
-// pzEncode writes events as an event stream the simple way, with the given
+// encodeEvents writes events as an event stream the simple way, with the given
 // line end, a comment before each event and an optional BOM.
-func pzEncode(events []Event, retry time.Duration, eol string, bom bool) []byte {
+func encodeEvents(events []Event, retry time.Duration, eol string, bom bool) []byte {
 	var b bytes.Buffer
 	if bom {
 		b.WriteString("\uFEFF")
@@ -354,9 +354,9 @@ func pzEncode(events []Event, retry time.Duration, eol string, bom bool) []byte 
 	return b.Bytes()
 }
 
-// pzSanitize makes s something SSE can carry in a field value: valid UTF-8
+// sanitizeField makes s something SSE can carry in a field value: valid UTF-8
 // without the characters in cut.
-func pzSanitize(s, cut string) string {
+func sanitizeField(s, cut string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.Map(func(r rune) rune {
 		if strings.ContainsRune(cut, r) {
@@ -378,9 +378,9 @@ func FuzzRoundtrip(f *testing.F) {
 				fields = append(fields, nil)
 			}
 			ev := Event{
-				Type: pzSanitize(string(fields[0]), "\r\n"),
-				Data: pzSanitize(string(fields[1]), ""),
-				ID:   pzSanitize(string(fields[2]), "\r\n\x00"),
+				Type: sanitizeField(string(fields[0]), "\r\n"),
+				Data: sanitizeField(string(fields[1]), ""),
+				ID:   sanitizeField(string(fields[2]), "\r\n\x00"),
 			}
 			ev.Data = strings.ReplaceAll(strings.ReplaceAll(ev.Data, "\r\n", "\n"), "\r", "\n")
 			if ev.Type == "" {
@@ -393,17 +393,17 @@ func FuzzRoundtrip(f *testing.F) {
 			retry = time.Duration(retryMS) * time.Millisecond
 		}
 		eol := []string{"\n", "\r\n", "\r"}[len(raw)%3]
-		stream := pzEncode(events, retry, eol, retryMS%2 == 0)
+		stream := encodeEvents(events, retry, eol, retryMS%2 == 0)
 		t.Logf("stream %q", stream)
 
-		want := pzResult{events: events, lastID: events[len(events)-1].ID, retry: retry, err: io.EOF}
+		want := parseResult{events: events, lastID: events[len(events)-1].ID, retry: retry, err: io.EOF}
 		for range events {
 			want.comments = append(want.comments, "comment")
 		}
 		if retry < 0 {
-			want.retry = pzNoRetry
+			want.retry = noRetry
 		}
-		pzSame(t, "roundtrip", want, pzRun(bytes.NewReader(stream), nil))
-		pzSame(t, "roundtrip chunked", want, pzRun(&pzFuzzReader{data: stream, pattern: raw}, nil))
+		requireSameResult(t, "roundtrip", want, parseAll(bytes.NewReader(stream), nil))
+		requireSameResult(t, "roundtrip chunked", want, parseAll(&patternReader{data: stream, pattern: raw}, nil))
 	})
 }
