@@ -1,5 +1,11 @@
 package sse
 
+// This file holds the Parser's tests: the conformance table, written from
+// the WHATWG standard and the web-platform-tests, read in every split;
+// state between events; read errors; the limits; allocations and the read
+// buffer's size; long CRLF runs against the reference parser; and the
+// parser benchmark. The shared helpers are in helpers_parser_test.go.
+
 import (
 	"bytes"
 	"errors"
@@ -11,14 +17,12 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// noRetry marks a case whose stream sets no valid retry: value.
-const noRetry = time.Duration(-1)
-
-// conformanceCase is one conformance case: a stream and everything a Parser must
-// report after reading it to the end.
+// conformanceCase is one conformance case: a stream and everything a
+// Parser must report after reading it to the end.
 type conformanceCase struct {
 	name     string
 	in       string
@@ -31,9 +35,10 @@ type conformanceCase struct {
 // messageEvent builds an event of type "message".
 func messageEvent(data, id string) Event { return Event{Type: "message", Data: data, ID: id} }
 
-// conformanceCases is the conformance table, written from the WHATWG HTML standard
-// ("interpreting an event stream") and the behaviours the web-platform-tests
-// eventsource/format-* tests check.
+// conformanceCases is the conformance table, written from the WHATWG HTML
+// standard ("interpreting an event stream") and the behaviours the
+// web-platform-tests eventsource/format-* tests check. FuzzParser seeds its
+// corpus from it.
 var conformanceCases = []conformanceCase{
 	// Stream shapes.
 	{name: "empty stream", in: "", retry: noRetry},
@@ -184,40 +189,6 @@ var conformanceCases = []conformanceCase{
 		lastID: "2", retry: 3 * time.Second, comments: []string{"hello"}},
 }
 
-// parseResult is everything a Parser reported for one stream.
-type parseResult struct {
-	events   []Event
-	lastID   string
-	retry    time.Duration
-	comments []string
-	err      error
-}
-
-// parseAll parses r to the end and collects the results. setup, if not nil,
-// runs before the first Next.
-func parseAll(r io.Reader, setup func(*Parser)) parseResult {
-	p := NewParser(r)
-	if setup != nil {
-		setup(p)
-	}
-	var res parseResult
-	p.OnComment(func(c string) { res.comments = append(res.comments, c) })
-	for {
-		ev, err := p.Next()
-		if err != nil {
-			res.err = err
-			break
-		}
-		res.events = append(res.events, ev)
-	}
-	res.lastID = p.LastEventID()
-	res.retry = noRetry
-	if d, ok := p.Retry(); ok {
-		res.retry = d
-	}
-	return res
-}
-
 // chunkReader returns its chunks one per Read.
 type chunkReader struct {
 	chunks [][]byte
@@ -273,9 +244,8 @@ func TestParserConformance(t *testing.T) {
 	}
 }
 
-// TestParserConformanceAfterEachEvent checks LastEventID and Retry between
-// events, not only at the end, against the reference parser in
-// parser_fuzz_test.go.
+// TestParserStateBetweenEvents checks LastEventID and Retry between
+// events, not only at the end.
 func TestParserStateBetweenEvents(t *testing.T) {
 	t.Parallel()
 	in := "retry: 10\nid: a\ndata: 1\n\nid\n\nretry: 20\ndata: 2\n\nid: b\nretry: x\n\ndata: 3\nid: c\n"
@@ -316,7 +286,7 @@ type singleReadReader struct {
 
 func (r *singleReadReader) Read(b []byte) (int, error) {
 	if r.done {
-		r.t.Error("Next read past a complete event")
+		assert.Fail(r.t, "Next read past a complete event")
 		return 0, io.EOF
 	}
 	r.done = true
@@ -642,9 +612,8 @@ func TestParserAllocs(t *testing.T) {
 				require.NoError(t, err)
 			}
 			allocs := testing.AllocsPerRun(1000, func() {
-				if _, err := p.Next(); err != nil {
-					t.Fatal(err)
-				}
+				_, err := p.Next()
+				require.NoError(t, err)
 			})
 			require.LessOrEqual(t, allocs, tc.max)
 		})
@@ -731,25 +700,6 @@ func TestParserBufferSize(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, size, len(p.buf), "no shrinking between long lines")
 	}
-}
-
-// pieceReader returns its events in pieces of at most n bytes, never
-// one that spans two events.
-type pieceReader struct {
-	events [][]byte
-	n      int
-}
-
-func (r *pieceReader) Read(b []byte) (int, error) {
-	if len(r.events) > 0 && len(r.events[0]) == 0 {
-		r.events = r.events[1:]
-	}
-	if len(r.events) == 0 {
-		return 0, io.EOF
-	}
-	c := copy(b[:min(len(b), r.n)], r.events[0])
-	r.events[0] = r.events[0][c:]
-	return c, nil
 }
 
 // feedStream builds n small JSON events like a typical feed.

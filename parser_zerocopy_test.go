@@ -1,5 +1,8 @@
 package sse
 
+// This file holds the test that the Parser's zero-copy event strings stay
+// valid while it reads on, and the varied stream it reads for that.
+
 import (
 	"bytes"
 	"fmt"
