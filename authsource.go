@@ -1,5 +1,11 @@
 package sse
 
+// This file holds the AuthSource interface, the simple sources (QueryToken,
+// StaticHeaders, Combine) and the helpers several sources share: the
+// cross-origin 401 rule and the scrubbing of token-fetch errors. Bearer is
+// in bearer.go, SessionCookies in cookies.go, TicketSource in
+// ticketsource.go.
+
 import (
 	"context"
 	"errors"
@@ -7,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"golang.org/x/oauth2"
 )
@@ -31,107 +36,6 @@ type AuthSource interface {
 	Refresh(ctx context.Context, rejected *http.Response) error
 }
 
-// Bearer sends a token from ts as "Authorization: Bearer"; on a 401 it
-// drops its cached token and asks ts again (refresh-on-401).
-//
-// The source keeps its own cached token and asks ts for a new one only when
-// it has none, when the cached one has expired, or when Refresh is told
-// that the server refused the cached one. Concurrent refusals of the same
-// token (many streams sharing the source) cause one call to ts, not one
-// each; a Refresh for a token that was already replaced calls nothing.
-//
-// ts should return a new token when asked after a refusal. The
-// oauth2.TokenSource of oauth2.Config and clientcredentials.Config is an
-// oauth2.ReuseTokenSource that keeps serving the same token until it
-// expires, so a token the server revoked would come back: Refresh then
-// fails with a *PermanentError. To refresh on every 401, pass a source
-// whose Token fetches anew on each call, for example one calling
-// clientcredentials.Config.Token(ctx).
-//
-// Token takes no context, so the source calls it on a goroutine of its
-// own: Authorize and Refresh return when their ctx is done, while that call
-// runs to completion and its token is kept for the next attempt. At most one
-// such call runs at a time.
-//
-// Errors: a token endpoint's answer is reduced to its status code (and a
-// standard OAuth2 error code such as "invalid_client"); its body is never
-// repeated. A 4xx answer, an empty token, or a token holding a control
-// character (which is not cached) is a *PermanentError; other failures are
-// retried by the Client.
-//
-// A 401 from another origin than the one the token was sent to (the
-// server redirected the stream there, and the redirect rule sent no
-// credential) is not a refusal of the token: Refresh then fails with a
-// *PermanentError, as no token can help.
-//
-// The returned AuthSource is safe for concurrent use by multiple goroutines.
-func Bearer(ts oauth2.TokenSource) AuthSource {
-	return &bearerSource{ts: ts}
-}
-
-// bearerSource is the AuthSource returned by Bearer.
-type bearerSource struct {
-	ts oauth2.TokenSource
-
-	mu      sync.Mutex
-	tok     *oauth2.Token // the cached token; nil when none
-	refused string        // the last access token the server refused
-	fetch   *tokenFetch   // the call to ts in progress, if any
-}
-
-// tokenFetch is one call to a TokenSource, shared by every caller waiting for it.
-type tokenFetch struct {
-	done chan struct{} // closed when tok and err are set
-	tok  *oauth2.Token
-	err  error
-}
-
-// Authorize sets "Authorization: Bearer <token>" on req.
-func (b *bearerSource) Authorize(ctx context.Context, req *http.Request) error {
-	tok, err := b.token(ctx)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	return nil
-}
-
-// Refresh drops the cached token when it is the one in rejected.Request and
-// fetches a new one.
-func (b *bearerSource) Refresh(ctx context.Context, rejected *http.Response) error {
-	if crossOrigin401(rejected) {
-		return errCrossOrigin401()
-	}
-	refused, known := refusedBearer(rejected)
-	b.mu.Lock()
-	if b.fetch == nil {
-		if b.tok == nil || (known && b.tok.AccessToken != refused) {
-			// Already dropped or replaced: the next Authorize fetches
-			// or uses the new token.
-			b.mu.Unlock()
-			return nil
-		}
-		b.refused = b.tok.AccessToken
-		b.tok = nil
-	}
-	b.mu.Unlock()
-	_, err := b.token(ctx)
-	return err
-}
-
-// refusedBearer returns the bearer token a refused request carried; known
-// is false when it carried none, so the cached token is dropped.
-func refusedBearer(rejected *http.Response) (tok string, known bool) {
-	if rejected == nil || rejected.Request == nil {
-		return "", false
-	}
-	h := rejected.Request.Header.Get("Authorization")
-	if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
-		return h[len("Bearer "):], true
-	}
-	return "", false
-}
-
 // crossOrigin401 reports whether rejected came from another origin than
 // the one its redirect chain began at: the redirect rule sent that origin
 // none of the attempt's credentials, so it refused none of them.
@@ -147,61 +51,6 @@ func crossOrigin401(rejected *http.Response) bool {
 func errCrossOrigin401() error {
 	return &PermanentError{Err: errors.New("sse: a redirect led to another origin, which answered 401; " +
 		"credentials are never sent across origins, so no refresh can help")}
-}
-
-// token returns the cached token, or waits for a call to ts (starting one
-// when none is running) until it ends or ctx is done.
-func (b *bearerSource) token(ctx context.Context) (*oauth2.Token, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	if b.fetch == nil && b.tok.Valid() {
-		tok := b.tok
-		b.mu.Unlock()
-		return tok, nil
-	}
-	f := b.fetch
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		b.fetch = f
-		go b.run(f)
-	}
-	b.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// run calls ts once and publishes the result to f and the cache.
-func (b *bearerSource) run(f *tokenFetch) {
-	tok, err := b.ts.Token()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case err != nil:
-		err = tokenError("token source", err)
-	case tok == nil || tok.AccessToken == "":
-		err = &PermanentError{Err: errors.New("sse: token source returned an empty token")}
-	case hasCtl(tok.AccessToken):
-		// Never cached: the next Authorize asks ts again.
-		err = &PermanentError{Err: errors.New("sse: token holds a control character; it cannot be sent")}
-	case b.refused != "" && tok.AccessToken == b.refused:
-		err = &PermanentError{Err: errors.New("sse: token source returned the token the server refused; " +
-			"pass a TokenSource that fetches a new token on every call " +
-			"(for example one calling clientcredentials.Config.Token)")}
-	default:
-		b.tok = tok
-	}
-	if err != nil {
-		tok = nil
-	}
-	f.tok, f.err = tok, err
-	b.fetch = nil
-	close(f.done)
 }
 
 // oauthErrorCodes are the error codes of RFC 6749 section 5.2: the only parts
@@ -324,85 +173,6 @@ func setQuery(req *http.Request, name, value string) {
 	req.URL.RawQuery = strings.Join(kept, "&")
 }
 
-// SessionCookies sends the cookies jar holds for each attempt's URL (a session
-// cookie from a login, say) as the request's Cookie header. On a 401,
-// Refresh calls relogin, which should log in again and store the new
-// session cookie in jar; with relogin nil, a refused session is a
-// *PermanentError. An error from relogin is retried by the Client unless it
-// is a *PermanentError.
-//
-// Refresh calls relogin only when the refused request carried the cookies
-// jar still holds: concurrent refusals of one session cause one relogin,
-// and relogin never runs twice at a time. A 401 from another origin than
-// the stream's (after a redirect, which carries no cookie) refuses no
-// session: Refresh then fails with a *PermanentError without relogin.
-//
-// Set the jar here or on the Client's HTTPClient, not both, or cookies go
-// twice. Cookies the stream's responses set are not stored in jar.
-//
-// The returned AuthSource is safe for concurrent use by multiple goroutines
-// when jar is (net/http/cookiejar's Jar is).
-func SessionCookies(jar http.CookieJar, relogin func(ctx context.Context) error) AuthSource {
-	return &cookieSource{jar: jar, relogin: relogin, sem: make(chan struct{}, 1)}
-}
-
-// cookieSource is the AuthSource returned by Cookies.
-type cookieSource struct {
-	jar     http.CookieJar
-	relogin func(ctx context.Context) error
-	sem     chan struct{} // held while relogin runs
-}
-
-func (c *cookieSource) Authorize(ctx context.Context, req *http.Request) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for _, ck := range c.jar.Cookies(req.URL) {
-		if !validFieldName(ck.Name) || hasCtl(ck.Value) {
-			return &PermanentError{Err: errors.New("sse: cookie name or value cannot be sent")}
-		}
-		req.AddCookie(ck)
-	}
-	return nil
-}
-
-func (c *cookieSource) Refresh(ctx context.Context, rejected *http.Response) error {
-	if crossOrigin401(rejected) {
-		return errCrossOrigin401()
-	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-c.sem }()
-	if rejected != nil && rejected.Request != nil && rejected.Request.URL != nil {
-		refused := rejected.Request.Header.Get("Cookie")
-		if refused != cookieHeader(c.jar.Cookies(rejected.Request.URL)) {
-			return nil // the session was renewed since
-		}
-	}
-	if c.relogin == nil {
-		return &PermanentError{Err: errors.New("sse: the server refused the session cookie and no relogin function is set")}
-	}
-	if err := c.relogin(ctx); err != nil {
-		if isPermanent(err) || ctx.Err() != nil {
-			return err
-		}
-		return wrapScrubbed("relogin", err, nil)
-	}
-	return nil
-}
-
-// cookieHeader renders cookies the way http.Request.AddCookie does.
-func cookieHeader(cookies []*http.Cookie) string {
-	r := http.Request{Header: http.Header{}}
-	for _, ck := range cookies {
-		r.AddCookie(ck)
-	}
-	return r.Header.Get("Cookie")
-}
-
 // StaticHeaders sets the fixed headers h (an API key, say) on every attempt,
 // replacing any values the request had for those names. h is copied. A
 // name or value that RFC 9110 does not allow (a name that is not a token,
@@ -416,7 +186,7 @@ func StaticHeaders(h http.Header) AuthSource {
 	return headerSource(h.Clone())
 }
 
-// headerSource is the AuthSource returned by Headers.
+// headerSource is the AuthSource returned by StaticHeaders.
 type headerSource http.Header
 
 func (h headerSource) Authorize(ctx context.Context, req *http.Request) error {

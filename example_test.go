@@ -312,7 +312,7 @@ func ExampleStatusError() {
 
 func ExampleSessionCookies() {
 	// A server with a login form and a session cookie. It ends the first
-	// session mid-stream with an auth_expired event; the Cookies source
+	// session mid-stream with an auth_expired event; the SessionCookies source
 	// then logs in again and the stream resumes after event 1.
 	var (
 		mu      sync.Mutex

@@ -1,254 +1,25 @@
 package sse
 
+// This file holds the Parser's two property fuzz targets. FuzzParser
+// compares the Parser with the reference parser (helpers_parser_test.go)
+// for every way of splitting the reads, and checks that small limits hold;
+// FuzzRoundtrip encodes events, parses them back and expects them
+// unchanged, as csv.FuzzRoundtrip does.
+
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
-// This file holds the Parser's fuzz targets and the slow reference parser
-// they compare it with. The reference follows the WHATWG text step by step
-// and shares no code with parser.go: decode the whole stream, drop one BOM,
-// cut lines, interpret each line.
-
-// pzRefDecode decodes b as the WHATWG Encoding standard's UTF-8 decoder
-// does, written as its state machine (bytes needed, bytes seen, lower and
-// upper boundary), one U+FFFD per error.
-func pzRefDecode(b []byte) string {
-	var out strings.Builder
-	needed, seen := 0, 0
-	var cp rune
-	lower, upper := byte(0x80), byte(0xBF)
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if needed == 0 {
-			switch {
-			case c <= 0x7F:
-				out.WriteByte(c)
-			case c >= 0xC2 && c <= 0xDF:
-				needed, cp = 1, rune(c&0x1F)
-			case c >= 0xE0 && c <= 0xEF:
-				if c == 0xE0 {
-					lower = 0xA0
-				}
-				if c == 0xED {
-					upper = 0x9F
-				}
-				needed, cp = 2, rune(c&0xF)
-			case c >= 0xF0 && c <= 0xF4:
-				if c == 0xF0 {
-					lower = 0x90
-				}
-				if c == 0xF4 {
-					upper = 0x8F
-				}
-				needed, cp = 3, rune(c&0x7)
-			default:
-				out.WriteRune(utf8.RuneError)
-			}
-			continue
-		}
-		if c < lower || c > upper {
-			// Error: reset, emit U+FFFD and process c again.
-			needed, seen, cp = 0, 0, 0
-			lower, upper = 0x80, 0xBF
-			out.WriteRune(utf8.RuneError)
-			i--
-			continue
-		}
-		lower, upper = 0x80, 0xBF
-		cp = cp<<6 | rune(c&0x3F)
-		seen++
-		if seen == needed {
-			out.WriteRune(cp)
-			needed, seen, cp = 0, 0, 0
-		}
-	}
-	if needed != 0 {
-		out.WriteRune(utf8.RuneError)
-	}
-	return out.String()
-}
-
-// pzRefResult is what the reference parser reports.
-type pzRefResult struct {
-	events   []Event
-	lastID   string
-	retry    time.Duration // pzNoRetry when none
-	comments []string
-}
-
-// pzRefParse interprets a whole event stream, without limits.
-func pzRefParse(in []byte) pzRefResult {
-	text := pzRefDecode(in)
-	text = strings.TrimPrefix(text, "\uFEFF")
-
-	// Cut lines: CRLF, LF or CR ends a line; what follows the last line
-	// end is not a line.
-	var lines []string
-	cur := 0
-	for i := 0; i < len(text); i++ {
-		switch text[i] {
-		case '\r':
-			lines = append(lines, text[cur:i])
-			if i+1 < len(text) && text[i+1] == '\n' {
-				i++
-			}
-			cur = i + 1
-		case '\n':
-			lines = append(lines, text[cur:i])
-			cur = i + 1
-		}
-	}
-
-	res := pzRefResult{retry: pzNoRetry}
-	var data []string // the data buffer, one entry per data line
-	eventType, lastIDBuffer := "", ""
-	for _, line := range lines {
-		if line == "" {
-			// Dispatch.
-			res.lastID = lastIDBuffer
-			if len(data) == 0 {
-				eventType = ""
-				continue
-			}
-			// Each line was appended with a LF; the final one is removed.
-			ev := Event{Type: "message", Data: strings.Join(data, "\n"), ID: res.lastID}
-			if eventType != "" {
-				ev.Type = eventType
-			}
-			res.events = append(res.events, ev)
-			data, eventType = nil, ""
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			res.comments = append(res.comments, strings.TrimPrefix(line[1:], " "))
-			continue
-		}
-		field, value, found := strings.Cut(line, ":")
-		if found {
-			value = strings.TrimPrefix(value, " ")
-		}
-		switch field {
-		case "event":
-			eventType = value
-		case "data":
-			data = append(data, value)
-		case "id":
-			if !strings.Contains(value, "\x00") {
-				lastIDBuffer = value
-			}
-		case "retry":
-			allDigits := value != ""
-			for _, r := range value {
-				if r < '0' || r > '9' {
-					allDigits = false
-				}
-			}
-			if allDigits {
-				ms, err := strconv.ParseInt(value, 10, 64)
-				if err != nil || ms > int64(1<<63-1)/int64(time.Millisecond) {
-					res.retry = time.Duration(1<<63 - 1)
-				} else {
-					res.retry = time.Duration(ms) * time.Millisecond
-				}
-			}
-		}
-	}
-	return res
-}
-
-// pzFuzzReader delivers data in chunks whose sizes come from pattern; a
-// zero in the pattern makes one Read return 0, nil.
-type pzFuzzReader struct {
-	data    []byte
-	pattern []byte
-	i       int
-	empty   bool // the last Read returned nothing
-}
-
-func (r *pzFuzzReader) Read(b []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, io.EOF
-	}
-	size := 7
-	if len(r.pattern) > 0 {
-		size = int(r.pattern[r.i%len(r.pattern)]) % 23
-		r.i++
-	}
-	if size == 0 && !r.empty {
-		r.empty = true
-		return 0, nil
-	}
-	r.empty = false
-	size = max(size, 1)
-	n := copy(b[:min(len(b), size)], r.data)
-	r.data = r.data[n:]
-	return n, nil
-}
-
-// pzSame reports whether two runs agree: events, state and error kind.
-func pzSame(t *testing.T, what string, want, got pzResult) {
-	t.Helper()
-	if !pzEqualEvents(want.events, got.events) {
-		t.Fatalf("%s: events differ:\nwant %q\ngot  %q", what, want.events, got.events)
-	}
-	if want.lastID != got.lastID || want.retry != got.retry {
-		t.Fatalf("%s: state differs: want id %q retry %v, got id %q retry %v", what, want.lastID, want.retry, got.lastID, got.retry)
-	}
-	if !pzEqualStrings(want.comments, got.comments) {
-		t.Fatalf("%s: comments differ:\nwant %q\ngot  %q", what, want.comments, got.comments)
-	}
-	if pzErrKind(want.err) != pzErrKind(got.err) {
-		t.Fatalf("%s: errors differ: want %v, got %v", what, want.err, got.err)
-	}
-}
-
-// pzErrKind describes an error without the parts that depend on how the
-// stream was split into reads (ParseError.Offset).
-func pzErrKind(err error) string {
-	var pe *ParseError
-	if errors.As(err, &pe) {
-		return pe.What + "/" + strconv.Itoa(pe.Limit) + "/" + strconv.FormatBool(errors.Is(err, ErrEventTooLarge))
-	}
-	if err == nil {
-		return "<nil>"
-	}
-	return err.Error()
-}
-
-func pzEqualEvents(a, b []Event) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func pzEqualStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// pzLongestRawLine returns the longest line of in, in raw bytes after the
+// longestRawLine returns the longest line of in, in raw bytes after the
 // BOM, counting a final unterminated line too.
-func pzLongestRawLine(in []byte) int {
+func longestRawLine(in []byte) int {
 	in = bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF"))
 	longest, cur := 0, 0
 	for _, c := range in {
@@ -263,7 +34,7 @@ func pzLongestRawLine(in []byte) int {
 }
 
 func FuzzParser(f *testing.F) {
-	for i, tc := range pzCases {
+	for i, tc := range conformanceCases {
 		f.Add([]byte(tc.in), []byte{byte(i), 3, 0, 1, 22})
 	}
 	f.Add([]byte("data: "+strings.Repeat("x", 300)+"\r\n\r\n"), []byte{5})
@@ -273,12 +44,12 @@ func FuzzParser(f *testing.F) {
 			return
 		}
 		t.Logf("input %q, pattern %v", in, pattern)
-		ref := pzRefParse(in)
-		whole := pzRun(bytes.NewReader(in), nil)
-		pzSame(t, "reference vs whole", pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}, whole)
-		pzSame(t, "whole vs chunked", whole, pzRun(&pzFuzzReader{data: in, pattern: pattern}, nil))
+		ref := referenceParse(in)
+		whole := parseAll(bytes.NewReader(in), nil)
+		requireSameResult(t, "reference vs whole", parseResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}, whole)
+		requireSameResult(t, "whole vs chunked", whole, parseAll(&patternReader{data: in, pattern: pattern}, nil))
 		if len(in) < 4096 {
-			pzSame(t, "whole vs one byte", whole, pzRun(&pzFuzzReader{data: in, pattern: []byte{1}}, nil))
+			requireSameResult(t, "whole vs one byte", whole, parseAll(&patternReader{data: in, pattern: []byte{1}}, nil))
 		}
 
 		// Small limits taken from the pattern.
@@ -292,21 +63,19 @@ func FuzzParser(f *testing.F) {
 			p.SetLimits(maxLine, maxEvent)
 			parsers = append(parsers, p)
 		}
-		lw := pzRun(bytes.NewReader(in), limited)
-		lc := pzRun(&pzFuzzReader{data: in, pattern: pattern}, limited)
-		pzSame(t, "limited whole vs chunked", lw, lc)
+		lw := parseAll(bytes.NewReader(in), limited)
+		lc := parseAll(&patternReader{data: in, pattern: pattern}, limited)
+		requireSameResult(t, "limited whole vs chunked", lw, lc)
 		if lw.err == io.EOF {
-			pzSame(t, "limited vs reference", whole, lw)
+			requireSameResult(t, "limited vs reference", whole, lw)
 		} else {
 			var pe *ParseError
-			if !errors.Is(lw.err, ErrEventTooLarge) || !errors.As(lw.err, &pe) {
-				t.Fatalf("limited run ended with %v", lw.err)
-			}
-			if len(lw.events) > len(whole.events) || !pzEqualEvents(lw.events, whole.events[:len(lw.events)]) {
-				t.Fatalf("limited events are not a prefix of the unlimited ones:\n%q\n%q", lw.events, whole.events)
-			}
-			if pe.What == "line" && pzLongestRawLine(in) <= maxLine {
-				t.Fatalf("line limit %d reported, longest line is %d", maxLine, pzLongestRawLine(in))
+			require.ErrorIs(t, lw.err, ErrEventTooLarge, "limited run ended with %v", lw.err)
+			require.ErrorAs(t, lw.err, &pe, "limited run ended with %v", lw.err)
+			require.LessOrEqual(t, len(lw.events), len(whole.events), "limited events are not a prefix of the unlimited ones")
+			require.Equal(t, nilIfEmpty(whole.events[:len(lw.events)]), nilIfEmpty(lw.events), "limited events are not a prefix of the unlimited ones")
+			if pe.What == "line" {
+				require.Greater(t, longestRawLine(in), maxLine, "line limit %d reported, longest line is %d", maxLine, longestRawLine(in))
 			}
 		}
 		for _, ev := range lw.events {
@@ -314,25 +83,23 @@ func FuzzParser(f *testing.F) {
 			if ev.Type != "message" {
 				size += len(ev.Type)
 			}
-			if size > maxEvent {
-				t.Fatalf("event of %d bytes passed the %d-byte limit: %q", size, maxEvent, ev)
-			}
+			require.LessOrEqual(t, size, maxEvent, "event of %d bytes passed the %d-byte limit: %q", size, maxEvent, ev)
 		}
 		// The data block may exceed maxEvent by the rounding of
 		// strings.Builder.Grow to a size class (at most 16 bytes here).
 		for _, p := range parsers {
-			if len(p.buf) > max(maxReadBuf, maxLine+1) || p.block.Cap() > maxEvent+16 ||
-				len(p.typ) > maxEvent || len(p.id) > maxEvent || cap(p.dec) > 6*maxLine+64 {
-				t.Fatalf("buffers exceed the limits %d/%d: buf %d data %d type %d id %d dec %d",
-					maxLine, maxEvent, len(p.buf), p.block.Cap(), len(p.typ), len(p.id), cap(p.dec))
-			}
+			require.LessOrEqual(t, len(p.buf), max(maxReadBuf, maxLine+1), "read buffer exceeds the limits %d/%d", maxLine, maxEvent)
+			require.LessOrEqual(t, p.block.Cap(), maxEvent+16, "data block exceeds the limits %d/%d", maxLine, maxEvent)
+			require.LessOrEqual(t, len(p.typ), maxEvent, "type exceeds the limits %d/%d", maxLine, maxEvent)
+			require.LessOrEqual(t, len(p.id), maxEvent, "id exceeds the limits %d/%d", maxLine, maxEvent)
+			require.LessOrEqual(t, cap(p.dec), 6*maxLine+64, "decoding buffer exceeds the limits %d/%d", maxLine, maxEvent)
 		}
 	})
 }
 
-// pzEncode writes events as an event stream the simple way, with the given
-// line end, a comment before each event and an optional BOM.
-func pzEncode(events []Event, retry time.Duration, eol string, bom bool) []byte {
+// encodeEvents writes events as an event stream the simple way, with the
+// given line end, a comment before each event and an optional BOM.
+func encodeEvents(events []Event, retry time.Duration, eol string, bom bool) []byte {
 	var b bytes.Buffer
 	if bom {
 		b.WriteString("\uFEFF")
@@ -354,9 +121,9 @@ func pzEncode(events []Event, retry time.Duration, eol string, bom bool) []byte 
 	return b.Bytes()
 }
 
-// pzSanitize makes s something SSE can carry in a field value: valid UTF-8
+// sanitizeField makes s something SSE can carry in a field value: valid UTF-8
 // without the characters in cut.
-func pzSanitize(s, cut string) string {
+func sanitizeField(s, cut string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.Map(func(r rune) rune {
 		if strings.ContainsRune(cut, r) {
@@ -378,9 +145,9 @@ func FuzzRoundtrip(f *testing.F) {
 				fields = append(fields, nil)
 			}
 			ev := Event{
-				Type: pzSanitize(string(fields[0]), "\r\n"),
-				Data: pzSanitize(string(fields[1]), ""),
-				ID:   pzSanitize(string(fields[2]), "\r\n\x00"),
+				Type: sanitizeField(string(fields[0]), "\r\n"),
+				Data: sanitizeField(string(fields[1]), ""),
+				ID:   sanitizeField(string(fields[2]), "\r\n\x00"),
 			}
 			ev.Data = strings.ReplaceAll(strings.ReplaceAll(ev.Data, "\r\n", "\n"), "\r", "\n")
 			if ev.Type == "" {
@@ -393,17 +160,17 @@ func FuzzRoundtrip(f *testing.F) {
 			retry = time.Duration(retryMS) * time.Millisecond
 		}
 		eol := []string{"\n", "\r\n", "\r"}[len(raw)%3]
-		stream := pzEncode(events, retry, eol, retryMS%2 == 0)
+		stream := encodeEvents(events, retry, eol, retryMS%2 == 0)
 		t.Logf("stream %q", stream)
 
-		want := pzResult{events: events, lastID: events[len(events)-1].ID, retry: retry, err: io.EOF}
+		want := parseResult{events: events, lastID: events[len(events)-1].ID, retry: retry, err: io.EOF}
 		for range events {
 			want.comments = append(want.comments, "comment")
 		}
 		if retry < 0 {
-			want.retry = pzNoRetry
+			want.retry = noRetry
 		}
-		pzSame(t, "roundtrip", want, pzRun(bytes.NewReader(stream), nil))
-		pzSame(t, "roundtrip chunked", want, pzRun(&pzFuzzReader{data: stream, pattern: raw}, nil))
+		requireSameResult(t, "roundtrip", want, parseAll(bytes.NewReader(stream), nil))
+		requireSameResult(t, "roundtrip chunked", want, parseAll(&patternReader{data: stream, pattern: raw}, nil))
 	})
 }

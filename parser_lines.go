@@ -35,8 +35,8 @@ const (
 // error before Next gives up with io.ErrNoProgress, as bufio does.
 const maxEmptyReads = 100
 
-// errPzBadRead is returned when the reader reports an impossible count.
-var errPzBadRead = errors.New("sse: reader returned an invalid count")
+// errBadReadCount is returned when the reader reports an impossible count.
+var errBadReadCount = errors.New("sse: reader returned an invalid count")
 
 // nextLine returns the next line, without its line end. The slice is valid
 // until the next call. At the end of the stream, or on a read error, the
@@ -321,7 +321,7 @@ func (p *Parser) fill() {
 		want := min(len(p.buf)-p.end, maxReadBuf)
 		n, err := p.r.Read(p.buf[p.end : p.end+want])
 		if n < 0 || n > want {
-			p.rerr = errPzBadRead
+			p.rerr = errBadReadCount
 			return
 		}
 		p.end += n

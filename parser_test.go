@@ -1,5 +1,11 @@
 package sse
 
+// This file holds the Parser's tests: the conformance table, written from
+// the WHATWG standard and the web-platform-tests, read in every split;
+// state between events; read errors; the limits; allocations and the read
+// buffer's size; long CRLF runs against the reference parser; and the
+// parser benchmark. The shared helpers are in helpers_parser_test.go.
+
 import (
 	"bytes"
 	"errors"
@@ -11,219 +17,184 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// pzNoRetry marks a case whose stream sets no valid retry: value.
-const pzNoRetry = time.Duration(-1)
-
-// pzCase is one conformance case: a stream and everything a Parser must
-// report after reading it to the end.
-type pzCase struct {
+// conformanceCase is one conformance case: a stream and everything a
+// Parser must report after reading it to the end.
+type conformanceCase struct {
 	name     string
 	in       string
 	events   []Event
 	lastID   string
-	retry    time.Duration // pzNoRetry when none
+	retry    time.Duration // noRetry when none
 	comments []string
 }
 
-// pzMsg builds an event of type "message".
-func pzMsg(data, id string) Event { return Event{Type: "message", Data: data, ID: id} }
+// messageEvent builds an event of type "message".
+func messageEvent(data, id string) Event { return Event{Type: "message", Data: data, ID: id} }
 
-// pzCases is the conformance table, written from the WHATWG HTML standard
-// ("interpreting an event stream") and the behaviours the web-platform-tests
-// eventsource/format-* tests check.
-var pzCases = []pzCase{
+// conformanceCases is the conformance table, written from the WHATWG HTML
+// standard ("interpreting an event stream") and the behaviours the
+// web-platform-tests eventsource/format-* tests check. FuzzParser seeds its
+// corpus from it.
+var conformanceCases = []conformanceCase{
 	// Stream shapes.
-	{name: "empty stream", in: "", retry: pzNoRetry},
-	{name: "only blank lines", in: "\n\n\r\n\r\r", retry: pzNoRetry},
-	{name: "one event", in: "data: hello\n\n", events: []Event{pzMsg("hello", "")}, retry: pzNoRetry},
-	{name: "two events", in: "data: a\n\ndata: b\n\n", events: []Event{pzMsg("a", ""), pzMsg("b", "")}, retry: pzNoRetry},
-	{name: "extra blank lines between events", in: "data: x\n\n\n\n\ndata: y\n\n", events: []Event{pzMsg("x", ""), pzMsg("y", "")}, retry: pzNoRetry},
-	{name: "unterminated last event dropped", in: "data: a\n\ndata: b\n", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "unterminated last line dropped", in: "data: a\n\ndata: b", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "single data line without blank line", in: "data: a\n", retry: pzNoRetry},
-	{name: "last event ends at end of stream without blank line", in: "data: a\r\n\r\ndata: b\r\n", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
+	{name: "empty stream", in: "", retry: noRetry},
+	{name: "only blank lines", in: "\n\n\r\n\r\r", retry: noRetry},
+	{name: "one event", in: "data: hello\n\n", events: []Event{messageEvent("hello", "")}, retry: noRetry},
+	{name: "two events", in: "data: a\n\ndata: b\n\n", events: []Event{messageEvent("a", ""), messageEvent("b", "")}, retry: noRetry},
+	{name: "extra blank lines between events", in: "data: x\n\n\n\n\ndata: y\n\n", events: []Event{messageEvent("x", ""), messageEvent("y", "")}, retry: noRetry},
+	{name: "unterminated last event dropped", in: "data: a\n\ndata: b\n", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "unterminated last line dropped", in: "data: a\n\ndata: b", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "single data line without blank line", in: "data: a\n", retry: noRetry},
+	{name: "last event ends at end of stream without blank line", in: "data: a\r\n\r\ndata: b\r\n", events: []Event{messageEvent("a", "")}, retry: noRetry},
 
 	// Field and value split.
-	{name: "no space after colon", in: "data:hello\n\n", events: []Event{pzMsg("hello", "")}, retry: pzNoRetry},
-	{name: "only one leading space removed", in: "data:  two\n\n", events: []Event{pzMsg(" two", "")}, retry: pzNoRetry},
-	{name: "tab is not a space", in: "data:\tx\n\n", events: []Event{pzMsg("\tx", "")}, retry: pzNoRetry},
-	{name: "trailing space kept", in: "data: x \n\n", events: []Event{pzMsg("x ", "")}, retry: pzNoRetry},
-	{name: "colon inside value", in: "data: a:b: c\n\n", events: []Event{pzMsg("a:b: c", "")}, retry: pzNoRetry},
-	{name: "value starting with colon", in: "data::x\n\n", events: []Event{pzMsg(":x", "")}, retry: pzNoRetry},
-	{name: "field without colon has empty value", in: "data\n\n", events: []Event{pzMsg("", "")}, retry: pzNoRetry},
-	{name: "data with colon and nothing after", in: "data:\n\n", events: []Event{pzMsg("", "")}, retry: pzNoRetry},
-	{name: "data colon space only", in: "data: \n\n", events: []Event{pzMsg("", "")}, retry: pzNoRetry},
-	{name: "whole line is the field when no colon", in: "data x\n\n", retry: pzNoRetry},
-	{name: "space before colon is part of the field", in: "data : x\n\n", retry: pzNoRetry},
-	{name: "leading space makes another field", in: " data: x\n\n", retry: pzNoRetry},
-	{name: "field names are case-sensitive", in: "Data: a\nDATA: b\nEvent: e\nID: 1\nRetry: 5\ndata: c\n\n", events: []Event{pzMsg("c", "")}, retry: pzNoRetry},
-	{name: "unknown fields ignored", in: "foo: bar\ndata: x\nbaz\n\n", events: []Event{pzMsg("x", "")}, retry: pzNoRetry},
-	{name: "unknown field alone dispatches nothing", in: "foo: bar\n\n", retry: pzNoRetry},
+	{name: "no space after colon", in: "data:hello\n\n", events: []Event{messageEvent("hello", "")}, retry: noRetry},
+	{name: "only one leading space removed", in: "data:  two\n\n", events: []Event{messageEvent(" two", "")}, retry: noRetry},
+	{name: "tab is not a space", in: "data:\tx\n\n", events: []Event{messageEvent("\tx", "")}, retry: noRetry},
+	{name: "trailing space kept", in: "data: x \n\n", events: []Event{messageEvent("x ", "")}, retry: noRetry},
+	{name: "colon inside value", in: "data: a:b: c\n\n", events: []Event{messageEvent("a:b: c", "")}, retry: noRetry},
+	{name: "value starting with colon", in: "data::x\n\n", events: []Event{messageEvent(":x", "")}, retry: noRetry},
+	{name: "field without colon has empty value", in: "data\n\n", events: []Event{messageEvent("", "")}, retry: noRetry},
+	{name: "data with colon and nothing after", in: "data:\n\n", events: []Event{messageEvent("", "")}, retry: noRetry},
+	{name: "data colon space only", in: "data: \n\n", events: []Event{messageEvent("", "")}, retry: noRetry},
+	{name: "whole line is the field when no colon", in: "data x\n\n", retry: noRetry},
+	{name: "space before colon is part of the field", in: "data : x\n\n", retry: noRetry},
+	{name: "leading space makes another field", in: " data: x\n\n", retry: noRetry},
+	{name: "field names are case-sensitive", in: "Data: a\nDATA: b\nEvent: e\nID: 1\nRetry: 5\ndata: c\n\n", events: []Event{messageEvent("c", "")}, retry: noRetry},
+	{name: "unknown fields ignored", in: "foo: bar\ndata: x\nbaz\n\n", events: []Event{messageEvent("x", "")}, retry: noRetry},
+	{name: "unknown field alone dispatches nothing", in: "foo: bar\n\n", retry: noRetry},
 
 	// Data.
-	{name: "data lines joined with LF", in: "data: a\ndata: b\ndata: c\n\n", events: []Event{pzMsg("a\nb\nc", "")}, retry: pzNoRetry},
-	{name: "two empty data lines give one LF", in: "data\ndata\n\n", events: []Event{pzMsg("\n", "")}, retry: pzNoRetry},
-	{name: "empty then text data", in: "data:\ndata: x\n\n", events: []Event{pzMsg("\nx", "")}, retry: pzNoRetry},
-	{name: "wpt data field parsing", in: "data:\n\ndata\ndata\n\ndata:test", events: []Event{pzMsg("", ""), pzMsg("\n", "")}, retry: pzNoRetry},
-	{name: "NUL in data kept", in: "data: \x00\n\n", events: []Event{pzMsg("\x00", "")}, retry: pzNoRetry},
-	{name: "comment between data lines", in: "data: a\n: note\ndata: b\n\n", events: []Event{pzMsg("a\nb", "")}, retry: pzNoRetry, comments: []string{"note"}},
+	{name: "data lines joined with LF", in: "data: a\ndata: b\ndata: c\n\n", events: []Event{messageEvent("a\nb\nc", "")}, retry: noRetry},
+	{name: "two empty data lines give one LF", in: "data\ndata\n\n", events: []Event{messageEvent("\n", "")}, retry: noRetry},
+	{name: "empty then text data", in: "data:\ndata: x\n\n", events: []Event{messageEvent("\nx", "")}, retry: noRetry},
+	{name: "wpt data field parsing", in: "data:\n\ndata\ndata\n\ndata:test", events: []Event{messageEvent("", ""), messageEvent("\n", "")}, retry: noRetry},
+	{name: "NUL in data kept", in: "data: \x00\n\n", events: []Event{messageEvent("\x00", "")}, retry: noRetry},
+	{name: "comment between data lines", in: "data: a\n: note\ndata: b\n\n", events: []Event{messageEvent("a\nb", "")}, retry: noRetry, comments: []string{"note"}},
 
 	// Comments.
-	{name: "comment ignored", in: ": hi\ndata: x\n\n", events: []Event{pzMsg("x", "")}, retry: pzNoRetry, comments: []string{"hi"}},
-	{name: "comment only block dispatches nothing", in: ":\n\n", retry: pzNoRetry, comments: []string{""}},
-	{name: "comment keeps extra spaces", in: ":  two\n:x\n\n", retry: pzNoRetry, comments: []string{" two", "x"}},
-	{name: "comment with colon", in: ":data: x\n\n", retry: pzNoRetry, comments: []string{"data: x"}},
+	{name: "comment ignored", in: ": hi\ndata: x\n\n", events: []Event{messageEvent("x", "")}, retry: noRetry, comments: []string{"hi"}},
+	{name: "comment only block dispatches nothing", in: ":\n\n", retry: noRetry, comments: []string{""}},
+	{name: "comment keeps extra spaces", in: ":  two\n:x\n\n", retry: noRetry, comments: []string{" two", "x"}},
+	{name: "comment with colon", in: ":data: x\n\n", retry: noRetry, comments: []string{"data: x"}},
 	{name: "wpt comment fest", in: "data:1\r:\x00\n:\r\ndata:2\n:" + strings.Repeat("x", 2048) + "\rdata:3\n:data:fail\r:" + strings.Repeat("x", 2048) + "\ndata:4\n\n",
-		events: []Event{pzMsg("1\n2\n3\n4", "")}, retry: pzNoRetry,
+		events: []Event{messageEvent("1\n2\n3\n4", "")}, retry: noRetry,
 		comments: []string{"\x00", "", strings.Repeat("x", 2048), "data:fail", strings.Repeat("x", 2048)}},
 
 	// Event type.
-	{name: "custom type", in: "event: add\ndata: 1\n\n", events: []Event{{Type: "add", Data: "1"}}, retry: pzNoRetry},
-	{name: "type resets after dispatch", in: "event: add\ndata: 1\n\ndata: 2\n\n", events: []Event{{Type: "add", Data: "1"}, pzMsg("2", "")}, retry: pzNoRetry},
-	{name: "type resets at a blank line without data", in: "event: x\n\ndata: 1\n\n", events: []Event{pzMsg("1", "")}, retry: pzNoRetry},
-	{name: "empty type is message", in: "event:\ndata: d\n\n", events: []Event{pzMsg("d", "")}, retry: pzNoRetry},
-	{name: "type of one space is message", in: "event: \ndata:data\n\n", events: []Event{pzMsg("data", "")}, retry: pzNoRetry},
-	{name: "type without colon is message", in: "event\ndata: d\n\n", events: []Event{pzMsg("d", "")}, retry: pzNoRetry},
-	{name: "last type wins", in: "event: a\nevent: b\ndata\n\n", events: []Event{{Type: "b", Data: ""}}, retry: pzNoRetry},
-	{name: "type after data applies", in: "data: x\nevent: late\n\n", events: []Event{{Type: "late", Data: "x"}}, retry: pzNoRetry},
-	{name: "explicit message type", in: "event: message\ndata: x\n\n", events: []Event{pzMsg("x", "")}, retry: pzNoRetry},
-	{name: "wpt custom type then default", in: "event:test\ndata:x\n\ndata:x", events: []Event{{Type: "test", Data: "x"}}, retry: pzNoRetry},
-	{name: "same custom type twice", in: "event: t\ndata: 1\n\nevent: t\ndata: 2\n\n", events: []Event{{Type: "t", Data: "1"}, {Type: "t", Data: "2"}}, retry: pzNoRetry},
+	{name: "custom type", in: "event: add\ndata: 1\n\n", events: []Event{{Type: "add", Data: "1"}}, retry: noRetry},
+	{name: "type resets after dispatch", in: "event: add\ndata: 1\n\ndata: 2\n\n", events: []Event{{Type: "add", Data: "1"}, messageEvent("2", "")}, retry: noRetry},
+	{name: "type resets at a blank line without data", in: "event: x\n\ndata: 1\n\n", events: []Event{messageEvent("1", "")}, retry: noRetry},
+	{name: "empty type is message", in: "event:\ndata: d\n\n", events: []Event{messageEvent("d", "")}, retry: noRetry},
+	{name: "type of one space is message", in: "event: \ndata:data\n\n", events: []Event{messageEvent("data", "")}, retry: noRetry},
+	{name: "type without colon is message", in: "event\ndata: d\n\n", events: []Event{messageEvent("d", "")}, retry: noRetry},
+	{name: "last type wins", in: "event: a\nevent: b\ndata\n\n", events: []Event{{Type: "b", Data: ""}}, retry: noRetry},
+	{name: "type after data applies", in: "data: x\nevent: late\n\n", events: []Event{{Type: "late", Data: "x"}}, retry: noRetry},
+	{name: "explicit message type", in: "event: message\ndata: x\n\n", events: []Event{messageEvent("x", "")}, retry: noRetry},
+	{name: "wpt custom type then default", in: "event:test\ndata:x\n\ndata:x", events: []Event{{Type: "test", Data: "x"}}, retry: noRetry},
+	{name: "same custom type twice", in: "event: t\ndata: 1\n\nevent: t\ndata: 2\n\n", events: []Event{{Type: "t", Data: "1"}, {Type: "t", Data: "2"}}, retry: noRetry},
 
 	// Last event ID.
-	{name: "id", in: "id: 1\ndata: a\n\n", events: []Event{pzMsg("a", "1")}, lastID: "1", retry: pzNoRetry},
-	{name: "id after data applies to the event", in: "data: a\nid: 5\n\n", events: []Event{pzMsg("a", "5")}, lastID: "5", retry: pzNoRetry},
-	{name: "id persists", in: "id: 1\ndata: a\n\ndata: b\n\n", events: []Event{pzMsg("a", "1"), pzMsg("b", "1")}, lastID: "1", retry: pzNoRetry},
-	{name: "id changes and persists", in: "id: 1\ndata: a\n\nid: 2\ndata: b\n\ndata: c\n\n", events: []Event{pzMsg("a", "1"), pzMsg("b", "2"), pzMsg("c", "2")}, lastID: "2", retry: pzNoRetry},
-	{name: "id without colon resets", in: "id: 1\ndata: a\n\nid\ndata: b\n\ndata: c\n\n", events: []Event{pzMsg("a", "1"), pzMsg("b", ""), pzMsg("c", "")}, retry: pzNoRetry},
-	{name: "empty id resets", in: "id: 1\ndata: a\n\nid:\ndata: b\n\n", events: []Event{pzMsg("a", "1"), pzMsg("b", "")}, retry: pzNoRetry},
-	{name: "id with NUL ignored", in: "id: 1\n\nid: a\x00b\ndata: x\n\n", events: []Event{pzMsg("x", "1")}, lastID: "1", retry: pzNoRetry},
-	{name: "id of NULs ignored", in: "id: \x00\x00\ndata: x\n\n", events: []Event{pzMsg("x", "")}, retry: pzNoRetry},
-	{name: "id-only block updates last event ID", in: "id: 7\n\n", lastID: "7", retry: pzNoRetry},
-	{name: "id-only block then event", in: "id: 7\n\ndata: x\n\n", events: []Event{pzMsg("x", "7")}, lastID: "7", retry: pzNoRetry},
-	{name: "id in unterminated event not committed", in: "data: a\nid: 1\n\nid: 2\ndata: b\n", events: []Event{pzMsg("a", "1")}, lastID: "1", retry: pzNoRetry},
-	{name: "id without blank line not committed", in: "id: 3\n", retry: pzNoRetry},
-	{name: "wpt data before final empty line", in: "retry:1000\ndata:test1\n\nid:test\ndata:test2", events: []Event{pzMsg("test1", "")}, retry: time.Second},
-	{name: "id keeps inner spaces", in: "id:  x \ndata\n\n", events: []Event{pzMsg("", " x ")}, lastID: " x ", retry: pzNoRetry},
-	{name: "id with colon", in: "id: a:b\ndata\n\n", events: []Event{pzMsg("", "a:b")}, lastID: "a:b", retry: pzNoRetry},
-	{name: "id non-ASCII", in: "id: …\ndata: …\n\n", events: []Event{pzMsg("…", "…")}, lastID: "…", retry: pzNoRetry},
-	{name: "last id wins in one block", in: "id: 1\nid: 2\ndata\n\n", events: []Event{pzMsg("", "2")}, lastID: "2", retry: pzNoRetry},
-	{name: "type and id block without data", in: "event: e\nid: 3\n\ndata: x\n\n", events: []Event{pzMsg("x", "3")}, lastID: "3", retry: pzNoRetry},
+	{name: "id", in: "id: 1\ndata: a\n\n", events: []Event{messageEvent("a", "1")}, lastID: "1", retry: noRetry},
+	{name: "id after data applies to the event", in: "data: a\nid: 5\n\n", events: []Event{messageEvent("a", "5")}, lastID: "5", retry: noRetry},
+	{name: "id persists", in: "id: 1\ndata: a\n\ndata: b\n\n", events: []Event{messageEvent("a", "1"), messageEvent("b", "1")}, lastID: "1", retry: noRetry},
+	{name: "id changes and persists", in: "id: 1\ndata: a\n\nid: 2\ndata: b\n\ndata: c\n\n", events: []Event{messageEvent("a", "1"), messageEvent("b", "2"), messageEvent("c", "2")}, lastID: "2", retry: noRetry},
+	{name: "id without colon resets", in: "id: 1\ndata: a\n\nid\ndata: b\n\ndata: c\n\n", events: []Event{messageEvent("a", "1"), messageEvent("b", ""), messageEvent("c", "")}, retry: noRetry},
+	{name: "empty id resets", in: "id: 1\ndata: a\n\nid:\ndata: b\n\n", events: []Event{messageEvent("a", "1"), messageEvent("b", "")}, retry: noRetry},
+	{name: "id with NUL ignored", in: "id: 1\n\nid: a\x00b\ndata: x\n\n", events: []Event{messageEvent("x", "1")}, lastID: "1", retry: noRetry},
+	{name: "id of NULs ignored", in: "id: \x00\x00\ndata: x\n\n", events: []Event{messageEvent("x", "")}, retry: noRetry},
+	{name: "id-only block updates last event ID", in: "id: 7\n\n", lastID: "7", retry: noRetry},
+	{name: "id-only block then event", in: "id: 7\n\ndata: x\n\n", events: []Event{messageEvent("x", "7")}, lastID: "7", retry: noRetry},
+	{name: "id in unterminated event not committed", in: "data: a\nid: 1\n\nid: 2\ndata: b\n", events: []Event{messageEvent("a", "1")}, lastID: "1", retry: noRetry},
+	{name: "id without blank line not committed", in: "id: 3\n", retry: noRetry},
+	{name: "wpt data before final empty line", in: "retry:1000\ndata:test1\n\nid:test\ndata:test2", events: []Event{messageEvent("test1", "")}, retry: time.Second},
+	{name: "id keeps inner spaces", in: "id:  x \ndata\n\n", events: []Event{messageEvent("", " x ")}, lastID: " x ", retry: noRetry},
+	{name: "id with colon", in: "id: a:b\ndata\n\n", events: []Event{messageEvent("", "a:b")}, lastID: "a:b", retry: noRetry},
+	{name: "id non-ASCII", in: "id: …\ndata: …\n\n", events: []Event{messageEvent("…", "…")}, lastID: "…", retry: noRetry},
+	{name: "last id wins in one block", in: "id: 1\nid: 2\ndata\n\n", events: []Event{messageEvent("", "2")}, lastID: "2", retry: noRetry},
+	{name: "type and id block without data", in: "event: e\nid: 3\n\ndata: x\n\n", events: []Event{messageEvent("x", "3")}, lastID: "3", retry: noRetry},
 
 	// Retry.
 	{name: "retry", in: "retry: 1500\n", retry: 1500 * time.Millisecond},
 	{name: "retry zero", in: "retry: 0\n", retry: 0},
 	{name: "retry leading zeros", in: "retry:007\n", retry: 7 * time.Millisecond},
-	{name: "retry with letters ignored", in: "retry: 15x\n", retry: pzNoRetry},
+	{name: "retry with letters ignored", in: "retry: 15x\n", retry: noRetry},
 	{name: "wpt retry bogus keeps earlier", in: "retry:2000\nretry:1000x\ndata:x", retry: 2 * time.Second},
-	{name: "retry negative ignored", in: "retry: -1\n", retry: pzNoRetry},
-	{name: "retry plus sign ignored", in: "retry: +1\n", retry: pzNoRetry},
-	{name: "retry two spaces ignored", in: "retry:  10\n", retry: pzNoRetry},
-	{name: "retry trailing space ignored", in: "retry: 10 \n", retry: pzNoRetry},
-	{name: "retry decimal ignored", in: "retry: 1.5\n", retry: pzNoRetry},
-	{name: "retry empty ignored", in: "retry\nretry:\nretry: \n", retry: pzNoRetry},
-	{name: "retry non-ASCII digit ignored", in: "retry: \u0661\n", retry: pzNoRetry},
+	{name: "retry negative ignored", in: "retry: -1\n", retry: noRetry},
+	{name: "retry plus sign ignored", in: "retry: +1\n", retry: noRetry},
+	{name: "retry two spaces ignored", in: "retry:  10\n", retry: noRetry},
+	{name: "retry trailing space ignored", in: "retry: 10 \n", retry: noRetry},
+	{name: "retry decimal ignored", in: "retry: 1.5\n", retry: noRetry},
+	{name: "retry empty ignored", in: "retry\nretry:\nretry: \n", retry: noRetry},
+	{name: "retry non-ASCII digit ignored", in: "retry: \u0661\n", retry: noRetry},
 	{name: "retry huge clamps", in: "retry: 99999999999999999999999999\n", retry: time.Duration(math.MaxInt64)},
 	{name: "retry largest exact", in: "retry: 9223372036854\n", retry: 9223372036854 * time.Millisecond},
 	{name: "retry takes effect before dispatch", in: "data: a\nretry: 5\n", retry: 5 * time.Millisecond},
 	{name: "retry in unterminated line ignored", in: "retry: 5\n\nretry: 6", retry: 5 * time.Millisecond},
-	{name: "retry does not dispatch or change the event", in: "data: a\nretry: 9\n\n", events: []Event{pzMsg("a", "")}, retry: 9 * time.Millisecond},
+	{name: "retry does not dispatch or change the event", in: "data: a\nretry: 9\n\n", events: []Event{messageEvent("a", "")}, retry: 9 * time.Millisecond},
 	{name: "latest retry wins", in: "retry: 1\nretry: 2\n", retry: 2 * time.Millisecond},
 
 	// Line ends.
-	{name: "CRLF", in: "data: a\r\ndata: b\r\n\r\n", events: []Event{pzMsg("a\nb", "")}, retry: pzNoRetry},
-	{name: "CR", in: "data: a\rdata: b\r\r", events: []Event{pzMsg("a\nb", "")}, retry: pzNoRetry},
-	{name: "mixed line ends", in: "data: a\r\ndata: b\rdata: c\n\r\n", events: []Event{pzMsg("a\nb\nc", "")}, retry: pzNoRetry},
-	{name: "LF then CR is two line ends", in: "data: a\n\r", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "CR CR LF", in: "data: a\r\r\n", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "CR then LF then CR LF", in: "data: a\r\n\r\ndata: b\r\n\r\n", events: []Event{pzMsg("a", ""), pzMsg("b", "")}, retry: pzNoRetry},
-	{name: "CR terminated stream end", in: "data: a\r\r", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "CRLF blank line then LF line", in: "id: 1\r\n\r\n\ndata: x\n\n", events: []Event{pzMsg("x", "1")}, lastID: "1", retry: pzNoRetry},
-	{name: "trailing CR without blank line", in: "data: a\r", retry: pzNoRetry},
+	{name: "CRLF", in: "data: a\r\ndata: b\r\n\r\n", events: []Event{messageEvent("a\nb", "")}, retry: noRetry},
+	{name: "CR", in: "data: a\rdata: b\r\r", events: []Event{messageEvent("a\nb", "")}, retry: noRetry},
+	{name: "mixed line ends", in: "data: a\r\ndata: b\rdata: c\n\r\n", events: []Event{messageEvent("a\nb\nc", "")}, retry: noRetry},
+	{name: "LF then CR is two line ends", in: "data: a\n\r", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "CR CR LF", in: "data: a\r\r\n", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "CR then LF then CR LF", in: "data: a\r\n\r\ndata: b\r\n\r\n", events: []Event{messageEvent("a", ""), messageEvent("b", "")}, retry: noRetry},
+	{name: "CR terminated stream end", in: "data: a\r\r", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "CRLF blank line then LF line", in: "id: 1\r\n\r\n\ndata: x\n\n", events: []Event{messageEvent("x", "1")}, lastID: "1", retry: noRetry},
+	{name: "trailing CR without blank line", in: "data: a\r", retry: noRetry},
 
 	// Byte order mark.
-	{name: "BOM skipped", in: "\xEF\xBB\xBFdata: 1\n\n", events: []Event{pzMsg("1", "")}, retry: pzNoRetry},
-	{name: "wpt BOM only once", in: "\xEF\xBB\xBFdata:1\n\n\xEF\xBB\xBFdata:2\n\ndata:3\n\n", events: []Event{pzMsg("1", ""), pzMsg("3", "")}, retry: pzNoRetry},
-	{name: "two BOMs at start", in: "\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n", retry: pzNoRetry},
-	{name: "BOM then LF", in: "\xEF\xBB\xBF\ndata: a\n\n", events: []Event{pzMsg("a", "")}, retry: pzNoRetry},
-	{name: "BOM then CR blank line", in: "\xEF\xBB\xBF\rdata: x\r\r", events: []Event{pzMsg("x", "")}, retry: pzNoRetry},
-	{name: "BOM alone", in: "\xEF\xBB\xBF", retry: pzNoRetry},
-	{name: "truncated BOM is invalid UTF-8", in: "\xEF\xBBdata: x\n\n", retry: pzNoRetry},
-	{name: "BOM inside data kept", in: "data: \xEF\xBB\xBFx\n\n", events: []Event{pzMsg("\uFEFFx", "")}, retry: pzNoRetry},
+	{name: "BOM skipped", in: "\xEF\xBB\xBFdata: 1\n\n", events: []Event{messageEvent("1", "")}, retry: noRetry},
+	{name: "wpt BOM only once", in: "\xEF\xBB\xBFdata:1\n\n\xEF\xBB\xBFdata:2\n\ndata:3\n\n", events: []Event{messageEvent("1", ""), messageEvent("3", "")}, retry: noRetry},
+	{name: "two BOMs at start", in: "\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n", retry: noRetry},
+	{name: "BOM then LF", in: "\xEF\xBB\xBF\ndata: a\n\n", events: []Event{messageEvent("a", "")}, retry: noRetry},
+	{name: "BOM then CR blank line", in: "\xEF\xBB\xBF\rdata: x\r\r", events: []Event{messageEvent("x", "")}, retry: noRetry},
+	{name: "BOM alone", in: "\xEF\xBB\xBF", retry: noRetry},
+	{name: "truncated BOM is invalid UTF-8", in: "\xEF\xBBdata: x\n\n", retry: noRetry},
+	{name: "BOM inside data kept", in: "data: \xEF\xBB\xBFx\n\n", events: []Event{messageEvent("\uFEFFx", "")}, retry: noRetry},
 
 	// UTF-8 decoding.
-	{name: "wpt always UTF-8", in: "data:ok\xE2\x80\xA6\n\n", events: []Event{pzMsg("ok…", "")}, retry: pzNoRetry},
-	{name: "four-byte character", in: "data: \xF0\x9F\x98\x80\n\n", events: []Event{pzMsg("😀", "")}, retry: pzNoRetry},
-	{name: "invalid byte", in: "data: a\xFFb\n\n", events: []Event{pzMsg("a\uFFFDb", "")}, retry: pzNoRetry},
-	{name: "truncated sequence is one replacement", in: "data: a\xE2\x82b\n\n", events: []Event{pzMsg("a\uFFFDb", "")}, retry: pzNoRetry},
-	{name: "two invalid bytes", in: "data: \xFF\xFE\n\n", events: []Event{pzMsg("\uFFFD\uFFFD", "")}, retry: pzNoRetry},
-	{name: "surrogate", in: "data: \xED\xA0\x80\n\n", events: []Event{pzMsg("\uFFFD\uFFFD\uFFFD", "")}, retry: pzNoRetry},
-	{name: "highest BMP before surrogates", in: "data: \xED\x9F\xBF\n\n", events: []Event{pzMsg("\uD7FF", "")}, retry: pzNoRetry},
-	{name: "overlong two-byte", in: "data: \xC0\xAF\xC1\xBF\n\n", events: []Event{pzMsg("\uFFFD\uFFFD\uFFFD\uFFFD", "")}, retry: pzNoRetry},
-	{name: "overlong three-byte", in: "data: \xE0\x80\x80\xE0\x9F\xBF\n\n", events: []Event{pzMsg(strings.Repeat("\uFFFD", 6), "")}, retry: pzNoRetry},
-	{name: "overlong four-byte", in: "data: \xF0\x80\x80\x80\n\n", events: []Event{pzMsg(strings.Repeat("\uFFFD", 4), "")}, retry: pzNoRetry},
-	{name: "above U+10FFFF", in: "data: \xF4\x90\x80\x80\n\n", events: []Event{pzMsg(strings.Repeat("\uFFFD", 4), "")}, retry: pzNoRetry},
-	{name: "highest code point", in: "data: \xF4\x8F\xBF\xBF\n\n", events: []Event{pzMsg("\U0010FFFF", "")}, retry: pzNoRetry},
-	{name: "F5 to FF lead bytes", in: "data: \xF5\xF8\xFC\xFE\n\n", events: []Event{pzMsg(strings.Repeat("\uFFFD", 4), "")}, retry: pzNoRetry},
-	{name: "truncated four-byte at line end", in: "data: \xF0\x9F\x98\n\n", events: []Event{pzMsg("\uFFFD", "")}, retry: pzNoRetry},
-	{name: "truncated then valid", in: "data: \xF0\x9F\xC3\xA9\n\n", events: []Event{pzMsg("\uFFFDé", "")}, retry: pzNoRetry},
-	{name: "lone continuation bytes", in: "data: \x80\xBF\n\n", events: []Event{pzMsg("\uFFFD\uFFFD", "")}, retry: pzNoRetry},
-	{name: "invalid sequence cut by CR", in: "data: \xE2\x82\rdata: b\r\r", events: []Event{pzMsg("\uFFFD\nb", "")}, retry: pzNoRetry},
-	{name: "invalid byte in field name", in: "da\xFFta: x\n\n", retry: pzNoRetry},
-	{name: "invalid byte in type", in: "event: a\xFF\ndata: x\n\n", events: []Event{{Type: "a\uFFFD", Data: "x"}}, retry: pzNoRetry},
-	{name: "invalid byte in id", in: "id: \xC3\ndata: x\n\n", events: []Event{pzMsg("x", "\uFFFD")}, lastID: "\uFFFD", retry: pzNoRetry},
-	{name: "invalid byte in comment", in: ": \xE2\x82\n\n", retry: pzNoRetry, comments: []string{"\uFFFD"}},
-	{name: "invalid byte before colon", in: "data\xFF: x\n\n", retry: pzNoRetry},
+	{name: "wpt always UTF-8", in: "data:ok\xE2\x80\xA6\n\n", events: []Event{messageEvent("ok…", "")}, retry: noRetry},
+	{name: "four-byte character", in: "data: \xF0\x9F\x98\x80\n\n", events: []Event{messageEvent("😀", "")}, retry: noRetry},
+	{name: "invalid byte", in: "data: a\xFFb\n\n", events: []Event{messageEvent("a\uFFFDb", "")}, retry: noRetry},
+	{name: "truncated sequence is one replacement", in: "data: a\xE2\x82b\n\n", events: []Event{messageEvent("a\uFFFDb", "")}, retry: noRetry},
+	{name: "two invalid bytes", in: "data: \xFF\xFE\n\n", events: []Event{messageEvent("\uFFFD\uFFFD", "")}, retry: noRetry},
+	{name: "surrogate", in: "data: \xED\xA0\x80\n\n", events: []Event{messageEvent("\uFFFD\uFFFD\uFFFD", "")}, retry: noRetry},
+	{name: "highest BMP before surrogates", in: "data: \xED\x9F\xBF\n\n", events: []Event{messageEvent("\uD7FF", "")}, retry: noRetry},
+	{name: "overlong two-byte", in: "data: \xC0\xAF\xC1\xBF\n\n", events: []Event{messageEvent("\uFFFD\uFFFD\uFFFD\uFFFD", "")}, retry: noRetry},
+	{name: "overlong three-byte", in: "data: \xE0\x80\x80\xE0\x9F\xBF\n\n", events: []Event{messageEvent(strings.Repeat("\uFFFD", 6), "")}, retry: noRetry},
+	{name: "overlong four-byte", in: "data: \xF0\x80\x80\x80\n\n", events: []Event{messageEvent(strings.Repeat("\uFFFD", 4), "")}, retry: noRetry},
+	{name: "above U+10FFFF", in: "data: \xF4\x90\x80\x80\n\n", events: []Event{messageEvent(strings.Repeat("\uFFFD", 4), "")}, retry: noRetry},
+	{name: "highest code point", in: "data: \xF4\x8F\xBF\xBF\n\n", events: []Event{messageEvent("\U0010FFFF", "")}, retry: noRetry},
+	{name: "F5 to FF lead bytes", in: "data: \xF5\xF8\xFC\xFE\n\n", events: []Event{messageEvent(strings.Repeat("\uFFFD", 4), "")}, retry: noRetry},
+	{name: "truncated four-byte at line end", in: "data: \xF0\x9F\x98\n\n", events: []Event{messageEvent("\uFFFD", "")}, retry: noRetry},
+	{name: "truncated then valid", in: "data: \xF0\x9F\xC3\xA9\n\n", events: []Event{messageEvent("\uFFFDé", "")}, retry: noRetry},
+	{name: "lone continuation bytes", in: "data: \x80\xBF\n\n", events: []Event{messageEvent("\uFFFD\uFFFD", "")}, retry: noRetry},
+	{name: "invalid sequence cut by CR", in: "data: \xE2\x82\rdata: b\r\r", events: []Event{messageEvent("\uFFFD\nb", "")}, retry: noRetry},
+	{name: "invalid byte in field name", in: "da\xFFta: x\n\n", retry: noRetry},
+	{name: "invalid byte in type", in: "event: a\xFF\ndata: x\n\n", events: []Event{{Type: "a\uFFFD", Data: "x"}}, retry: noRetry},
+	{name: "invalid byte in id", in: "id: \xC3\ndata: x\n\n", events: []Event{messageEvent("x", "\uFFFD")}, lastID: "\uFFFD", retry: noRetry},
+	{name: "invalid byte in comment", in: ": \xE2\x82\n\n", retry: noRetry, comments: []string{"\uFFFD"}},
+	{name: "invalid byte before colon", in: "data\xFF: x\n\n", retry: noRetry},
 
 	// Everything together.
 	{name: "mixed stream", in: ": hello\nretry: 3000\n\nid: 1\nevent: add\ndata: {\"a\":1}\n\nid: 2\ndata: line1\ndata: line2\n\nevent: ping\n\ndata: after\n\n",
-		events: []Event{{Type: "add", Data: `{"a":1}`, ID: "1"}, pzMsg("line1\nline2", "2"), pzMsg("after", "2")},
+		events: []Event{{Type: "add", Data: `{"a":1}`, ID: "1"}, messageEvent("line1\nline2", "2"), messageEvent("after", "2")},
 		lastID: "2", retry: 3 * time.Second, comments: []string{"hello"}},
 }
 
-// pzResult is everything a Parser reported for one stream.
-type pzResult struct {
-	events   []Event
-	lastID   string
-	retry    time.Duration
-	comments []string
-	err      error
-}
-
-// pzRun parses r to the end and collects the results. setup, if not nil,
-// runs before the first Next.
-func pzRun(r io.Reader, setup func(*Parser)) pzResult {
-	p := NewParser(r)
-	if setup != nil {
-		setup(p)
-	}
-	var res pzResult
-	p.OnComment(func(c string) { res.comments = append(res.comments, c) })
-	for {
-		ev, err := p.Next()
-		if err != nil {
-			res.err = err
-			break
-		}
-		res.events = append(res.events, ev)
-	}
-	res.lastID = p.LastEventID()
-	res.retry = pzNoRetry
-	if d, ok := p.Retry(); ok {
-		res.retry = d
-	}
-	return res
-}
-
-// pzChunkReader returns its chunks one per Read.
-type pzChunkReader struct {
+// chunkReader returns its chunks one per Read.
+type chunkReader struct {
 	chunks [][]byte
 }
 
-func (r *pzChunkReader) Read(b []byte) (int, error) {
+func (r *chunkReader) Read(b []byte) (int, error) {
 	for len(r.chunks) > 0 && len(r.chunks[0]) == 0 {
 		r.chunks = r.chunks[1:]
 	}
@@ -235,8 +206,8 @@ func (r *pzChunkReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// pzSplits returns readers that deliver in in different ways, each named.
-func pzSplits(in string) map[string]func() io.Reader {
+// splitReaders returns readers that deliver in in different ways, each named.
+func splitReaders(in string) map[string]func() io.Reader {
 	m := map[string]func() io.Reader{
 		"whole":    func() io.Reader { return strings.NewReader(in) },
 		"onebyte":  func() io.Reader { return iotest.OneByteReader(strings.NewReader(in)) },
@@ -246,7 +217,7 @@ func pzSplits(in string) map[string]func() io.Reader {
 	}
 	for i := 1; i < len(in); i++ {
 		m[fmt.Sprintf("split%d", i)] = func() io.Reader {
-			return &pzChunkReader{chunks: [][]byte{[]byte(in[:i]), []byte(in[i:])}}
+			return &chunkReader{chunks: [][]byte{[]byte(in[:i]), []byte(in[i:])}}
 		}
 	}
 	return m
@@ -254,15 +225,15 @@ func pzSplits(in string) map[string]func() io.Reader {
 
 func TestParserConformance(t *testing.T) {
 	t.Parallel()
-	require.GreaterOrEqual(t, len(pzCases), 60)
+	require.GreaterOrEqual(t, len(conformanceCases), 60)
 	seen := map[string]bool{}
-	for _, tc := range pzCases {
+	for _, tc := range conformanceCases {
 		require.False(t, seen[tc.name], "duplicate case name %q", tc.name)
 		seen[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			for how, mk := range pzSplits(tc.in) {
-				res := pzRun(mk(), nil)
+			for how, mk := range splitReaders(tc.in) {
+				res := parseAll(mk(), nil)
 				require.ErrorIs(t, res.err, io.EOF, how)
 				require.Equal(t, tc.events, res.events, "events, %s", how)
 				require.Equal(t, tc.lastID, res.lastID, "last event ID, %s", how)
@@ -273,9 +244,8 @@ func TestParserConformance(t *testing.T) {
 	}
 }
 
-// TestParserConformanceAfterEachEvent checks LastEventID and Retry between
-// events, not only at the end, against the reference parser in
-// parser_fuzz_test.go.
+// TestParserStateBetweenEvents checks LastEventID and Retry between
+// events, not only at the end.
 func TestParserStateBetweenEvents(t *testing.T) {
 	t.Parallel()
 	in := "retry: 10\nid: a\ndata: 1\n\nid\n\nretry: 20\ndata: 2\n\nid: b\nretry: x\n\ndata: 3\nid: c\n"
@@ -288,8 +258,8 @@ func TestParserStateBetweenEvents(t *testing.T) {
 		retry time.Duration
 	}
 	want := []step{
-		{pzMsg("1", "a"), "a", 10 * time.Millisecond},
-		{pzMsg("2", ""), "", 20 * time.Millisecond},
+		{messageEvent("1", "a"), "a", 10 * time.Millisecond},
+		{messageEvent("2", ""), "", 20 * time.Millisecond},
 	}
 	for _, w := range want {
 		ev, err := p.Next()
@@ -307,16 +277,16 @@ func TestParserStateBetweenEvents(t *testing.T) {
 	require.ErrorIs(t, err, io.EOF, "sticky")
 }
 
-// pzNoReadAfter serves data, then fails the test if Read is called again.
-type pzNoReadAfter struct {
+// singleReadReader serves data, then fails the test if Read is called again.
+type singleReadReader struct {
 	t    *testing.T
 	data []byte
 	done bool
 }
 
-func (r *pzNoReadAfter) Read(b []byte) (int, error) {
+func (r *singleReadReader) Read(b []byte) (int, error) {
 	if r.done {
-		r.t.Error("Next read past a complete event")
+		assert.Fail(r.t, "Next read past a complete event")
 		return 0, io.EOF
 	}
 	r.done = true
@@ -326,20 +296,20 @@ func (r *pzNoReadAfter) Read(b []byte) (int, error) {
 func TestParserDoesNotReadPastCompleteEvent(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{"data: a\r\r", "data: a\n\n", "data: a\r\n\r\n", "data: a\r\n\r", "\xEF\xBB\xBFdata: a\r\r"} {
-		p := NewParser(&pzNoReadAfter{t: t, data: []byte(in)})
+		p := NewParser(&singleReadReader{t: t, data: []byte(in)})
 		ev, err := p.Next()
 		require.NoError(t, err, "%q", in)
-		require.Equal(t, pzMsg("a", ""), ev, "%q", in)
+		require.Equal(t, messageEvent("a", ""), ev, "%q", in)
 	}
 }
 
-// pzErrAfter returns data and then err.
-type pzErrAfter struct {
+// errAfterReader returns data and then err.
+type errAfterReader struct {
 	data string
 	err  error
 }
 
-func (r *pzErrAfter) Read(b []byte) (int, error) {
+func (r *errAfterReader) Read(b []byte) (int, error) {
 	if r.data == "" {
 		return 0, r.err
 	}
@@ -351,10 +321,10 @@ func (r *pzErrAfter) Read(b []byte) (int, error) {
 func TestParserReadError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	p := NewParser(&pzErrAfter{data: "id: 1\ndata: a\n\nid: 2\ndata: b\n", err: boom})
+	p := NewParser(&errAfterReader{data: "id: 1\ndata: a\n\nid: 2\ndata: b\n", err: boom})
 	ev, err := p.Next()
 	require.NoError(t, err)
-	require.Equal(t, pzMsg("a", "1"), ev)
+	require.Equal(t, messageEvent("a", "1"), ev)
 	_, err = p.Next()
 	require.Same(t, boom, err, "returned as is")
 	_, err = p.Next()
@@ -362,22 +332,22 @@ func TestParserReadError(t *testing.T) {
 	require.Equal(t, "1", p.LastEventID(), "incomplete event dropped")
 
 	// Data and an error in the same Read: the complete event still comes first.
-	p = NewParser(iotest.DataErrReader(&pzErrAfter{data: "data: x\n\n", err: boom}))
+	p = NewParser(iotest.DataErrReader(&errAfterReader{data: "data: x\n\n", err: boom}))
 	ev, err = p.Next()
 	require.NoError(t, err)
-	require.Equal(t, pzMsg("x", ""), ev)
+	require.Equal(t, messageEvent("x", ""), ev)
 	_, err = p.Next()
 	require.Same(t, boom, err)
 }
 
-// pzZeroReader returns 0, nil forever.
-type pzZeroReader struct{}
+// zeroReader returns 0, nil forever.
+type zeroReader struct{}
 
-func (pzZeroReader) Read([]byte) (int, error) { return 0, nil }
+func (zeroReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestParserNoProgress(t *testing.T) {
 	t.Parallel()
-	_, err := NewParser(pzZeroReader{}).Next()
+	_, err := NewParser(zeroReader{}).Next()
 	require.ErrorIs(t, err, io.ErrNoProgress)
 }
 
@@ -402,9 +372,9 @@ func TestParserHugeLimits(t *testing.T) {
 	require.Len(t, ev.Data, 300<<10)
 }
 
-// pzGenReader produces n bytes lazily: head, then body repeated (cut at n),
+// repeatReader produces n bytes lazily: head, then body repeated (cut at n),
 // and counts what it has handed out.
-type pzGenReader struct {
+type repeatReader struct {
 	head []byte
 	body []byte
 	n    int64 // bytes left to produce
@@ -412,14 +382,14 @@ type pzGenReader struct {
 	pos  int   // position in body
 }
 
-func pzGen(head, body string, n int64) *pzGenReader {
+func newRepeatReader(head, body string, n int64) *repeatReader {
 	// Whole repetitions of body, at least 4 KiB, so that Read copies in
 	// large pieces.
 	body = strings.Repeat(body, (4096+len(body)-1)/len(body))
-	return &pzGenReader{head: []byte(head), body: []byte(body), n: n}
+	return &repeatReader{head: []byte(head), body: []byte(body), n: n}
 }
 
-func (r *pzGenReader) Read(b []byte) (int, error) {
+func (r *repeatReader) Read(b []byte) (int, error) {
 	if r.n <= 0 {
 		return 0, io.EOF
 	}
@@ -444,10 +414,10 @@ func (r *pzGenReader) Read(b []byte) (int, error) {
 	return total, nil
 }
 
-// pzRequireLimit checks that err is a limit error of the given kind, that
+// requireLimitError checks that err is a limit error of the given kind, that
 // the parser stopped within the limit plus one read buffer, and that
 // ParseError.Offset is the number of bytes read.
-func pzRequireLimit(t *testing.T, err error, what string, limit int, read, maxRead int64) {
+func requireLimitError(t *testing.T, err error, what string, limit int, read, maxRead int64) {
 	t.Helper()
 	require.ErrorIs(t, err, ErrEventTooLarge)
 	var pe *ParseError
@@ -469,10 +439,10 @@ func TestParserLimits(t *testing.T) {
 
 	t.Run("64MiB line without newline, default limits", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("data: ", "x", 64*mib)
+		g := newRepeatReader("data: ", "x", 64*mib)
 		p := NewParser(g)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "line", DefaultMaxLineSize, g.read, DefaultMaxLineSize+maxReadBuf)
+		requireLimitError(t, err, "line", DefaultMaxLineSize, g.read, DefaultMaxLineSize+maxReadBuf)
 		require.Greater(t, g.read, int64(DefaultMaxLineSize))
 		require.LessOrEqual(t, len(p.buf), DefaultMaxLineSize+1)
 		_, err2 := p.Next()
@@ -480,22 +450,22 @@ func TestParserLimits(t *testing.T) {
 	})
 	t.Run("long comment line, small limit", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen(":", "y", 64*mib)
+		g := newRepeatReader(":", "y", 64*mib)
 		p := NewParser(g)
 		p.SetLimits(1000, 0)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "line", 1000, g.read, 1000+maxReadBuf)
+		requireLimitError(t, err, "line", 1000, g.read, 1000+maxReadBuf)
 	})
 	t.Run("long line with CR ends, small limit", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("data: ok\r\r:", "z", 64*mib)
+		g := newRepeatReader("data: ok\r\r:", "z", 64*mib)
 		p := NewParser(g)
 		p.SetLimits(200*1024, 0)
 		ev, err := p.Next()
 		require.NoError(t, err)
-		require.Equal(t, pzMsg("ok", ""), ev)
+		require.Equal(t, messageEvent("ok", ""), ev)
 		_, err = p.Next()
-		pzRequireLimit(t, err, "line", 200*1024, g.read, 200*1024+maxReadBuf+11)
+		requireLimitError(t, err, "line", 200*1024, g.read, 200*1024+maxReadBuf+11)
 	})
 	t.Run("line of exactly the limit passes", func(t *testing.T) {
 		t.Parallel()
@@ -515,20 +485,20 @@ func TestParserLimits(t *testing.T) {
 	})
 	t.Run("data value over event limit, stopped early", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("data: ", "d", 64*mib)
+		g := newRepeatReader("data: ", "d", 64*mib)
 		p := NewParser(g)
 		p.SetLimits(0, mib)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", mib, g.read, mib+maxReadBuf+6)
+		requireLimitError(t, err, "event", mib, g.read, mib+maxReadBuf+6)
 	})
 	t.Run("ten million bare data lines", func(t *testing.T) {
 		t.Parallel()
 		// The joining LFs count: 1 MiB of event holds 1Mi lines.
-		g := pzGen("", "data\n", 10_000_000*5/scale)
+		g := newRepeatReader("", "data\n", 10_000_000*5/scale)
 		p := NewParser(g)
 		p.SetLimits(0, mib)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", mib, g.read, 5*mib+maxReadBuf)
+		requireLimitError(t, err, "event", mib, g.read, 5*mib+maxReadBuf)
 		require.LessOrEqual(t, p.block.Cap(), mib)
 	})
 	t.Run("data lines over event limit with defaults", func(t *testing.T) {
@@ -536,15 +506,15 @@ func TestParserLimits(t *testing.T) {
 		if testing.Short() {
 			t.Skip("reads 17 MiB")
 		}
-		g := pzGen("", "data: "+strings.Repeat("w", 1017)+"\n", 64*mib)
+		g := newRepeatReader("", "data: "+strings.Repeat("w", 1017)+"\n", 64*mib)
 		p := NewParser(g)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+maxReadBuf+1024)
+		requireLimitError(t, err, "event", DefaultMaxEventSize, g.read, DefaultMaxEventSize*1024/1018+maxReadBuf+1024)
 		require.LessOrEqual(t, p.block.Cap(), 2*DefaultMaxEventSize)
 	})
 	t.Run("endless comments grow nothing", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("", ": keep-alive\n", 8*mib/scale)
+		g := newRepeatReader("", ": keep-alive\n", 8*mib/scale)
 		p := NewParser(g)
 		n := 0
 		p.OnComment(func(string) { n++ })
@@ -556,7 +526,7 @@ func TestParserLimits(t *testing.T) {
 	})
 	t.Run("endless id lines are replaced, not appended", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("", "id: 0123456789\n", 8*mib/scale)
+		g := newRepeatReader("", "id: 0123456789\n", 8*mib/scale)
 		p := NewParser(g)
 		_, err := p.Next()
 		require.ErrorIs(t, err, io.EOF)
@@ -566,19 +536,19 @@ func TestParserLimits(t *testing.T) {
 	})
 	t.Run("long id line over event limit", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("id: ", "i", 64*mib)
+		g := newRepeatReader("id: ", "i", 64*mib)
 		p := NewParser(g)
 		p.SetLimits(0, 4096)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", 4096, g.read, 4096+maxReadBuf+4)
+		requireLimitError(t, err, "event", 4096, g.read, 4096+maxReadBuf+4)
 	})
 	t.Run("long event line over event limit", func(t *testing.T) {
 		t.Parallel()
-		g := pzGen("event: ", "e", 64*mib)
+		g := newRepeatReader("event: ", "e", 64*mib)
 		p := NewParser(g)
 		p.SetLimits(0, 4096)
 		_, err := p.Next()
-		pzRequireLimit(t, err, "event", 4096, g.read, 4096+maxReadBuf+7)
+		requireLimitError(t, err, "event", 4096, g.read, 4096+maxReadBuf+7)
 	})
 	t.Run("10 MiB data passes with defaults", func(t *testing.T) {
 		t.Parallel()
@@ -598,13 +568,13 @@ func TestParserLimits(t *testing.T) {
 	})
 }
 
-// pzLoopReader repeats data forever without allocating.
-type pzLoopReader struct {
+// loopReader repeats data forever without allocating.
+type loopReader struct {
 	data []byte
 	pos  int
 }
 
-func (r *pzLoopReader) Read(b []byte) (int, error) {
+func (r *loopReader) Read(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		c := copy(b[n:], r.data[r.pos:])
@@ -636,30 +606,29 @@ func TestParserAllocs(t *testing.T) {
 		{"invalid UTF-8 in data and id", "id: \xff1\ndata: \xff{}\n\nid: \xff2\ndata: \xff{}\n\n", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewParser(&pzLoopReader{data: []byte(tc.stream)})
+			p := NewParser(&loopReader{data: []byte(tc.stream)})
 			for range 10 { // warm up: buffers and the first type and id strings
 				_, err := p.Next()
 				require.NoError(t, err)
 			}
 			allocs := testing.AllocsPerRun(1000, func() {
-				if _, err := p.Next(); err != nil {
-					t.Fatal(err)
-				}
+				_, err := p.Next()
+				require.NoError(t, err)
 			})
 			require.LessOrEqual(t, allocs, tc.max)
 		})
 	}
 }
 
-// pzModeReader hands out the rest of one copy of event per Read while
+// smallOrFullReader hands out the rest of one copy of event per Read while
 // small is set, and fills every Read with copies of it otherwise.
-type pzModeReader struct {
+type smallOrFullReader struct {
 	event []byte
 	small bool
 	pos   int
 }
 
-func (r *pzModeReader) Read(b []byte) (int, error) {
+func (r *smallOrFullReader) Read(b []byte) (int, error) {
 	if r.small {
 		c := copy(b, r.event[r.pos:])
 		r.pos = (r.pos + c) % len(r.event)
@@ -676,7 +645,7 @@ func (r *pzModeReader) Read(b []byte) (int, error) {
 
 func TestParserBufferSize(t *testing.T) {
 	t.Parallel()
-	r := &pzModeReader{event: []byte("id: 7\ndata: {\"n\":1}\n\n"), small: true}
+	r := &smallOrFullReader{event: []byte("id: 7\ndata: {\"n\":1}\n\n"), small: true}
 	p := NewParser(r)
 	next := func(n int) {
 		t.Helper()
@@ -709,7 +678,7 @@ func TestParserBufferSize(t *testing.T) {
 	for i := range 2000 {
 		stream = fmt.Appendf(stream, "id: %d\ndata: %s\n\n", i, strings.Repeat("x", 1000))
 	}
-	p = NewParser(&pzPieceReader{events: [][]byte{stream}, n: 4096})
+	p = NewParser(&pieceReader{events: [][]byte{stream}, n: 4096})
 	for range 1000 {
 		_, err := p.Next()
 		require.NoError(t, err)
@@ -721,7 +690,7 @@ func TestParserBufferSize(t *testing.T) {
 	// one of the same size), rather than shrinking when it is empty
 	// between them and growing again.
 	ev := []byte("data: " + strings.Repeat("x", 10_000) + "\n\n")
-	p = NewParser(&pzPieceReader{events: [][]byte{ev, ev, ev}, n: 7})
+	p = NewParser(&pieceReader{events: [][]byte{ev, ev, ev}, n: 7})
 	_, err := p.Next()
 	require.NoError(t, err)
 	size := len(p.buf)
@@ -733,27 +702,8 @@ func TestParserBufferSize(t *testing.T) {
 	}
 }
 
-// pzPieceReader returns its events in pieces of at most n bytes, never
-// one that spans two events.
-type pzPieceReader struct {
-	events [][]byte
-	n      int
-}
-
-func (r *pzPieceReader) Read(b []byte) (int, error) {
-	if len(r.events) > 0 && len(r.events[0]) == 0 {
-		r.events = r.events[1:]
-	}
-	if len(r.events) == 0 {
-		return 0, io.EOF
-	}
-	c := copy(b[:min(len(b), r.n)], r.events[0])
-	r.events[0] = r.events[0][c:]
-	return c, nil
-}
-
-// pzBenchStream builds n small JSON events like a typical feed.
-func pzBenchStream(n int, withID bool) []byte {
+// feedStream builds n small JSON events like a typical feed.
+func feedStream(n int, withID bool) []byte {
 	var b bytes.Buffer
 	for i := range n {
 		if withID {
@@ -769,7 +719,7 @@ func pzBenchStream(n int, withID bool) []byte {
 
 func BenchmarkParser(b *testing.B) {
 	for _, withID := range []bool{false, true} {
-		stream := pzBenchStream(10000, withID)
+		stream := feedStream(10000, withID)
 		name := "json"
 		if withID {
 			name = "json+id"
@@ -838,14 +788,14 @@ func TestParserCRLFRuns(t *testing.T) {
 				sb.WriteString(l + "\r\n")
 			}
 			in := []byte(sb.String())
-			ref := pzRefParse(in)
-			want := pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
+			ref := referenceParse(in)
+			want := parseResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
 			what := fmt.Sprintf("bare %q at line %d", odd, bad)
-			pzSame(t, what+", whole", want, pzRun(bytes.NewReader(in), nil))
-			pzSame(t, what+", 7-byte reads", want, pzRun(&pzFuzzReader{data: in}, nil))
-			pzSame(t, what+", 22-byte reads", want, pzRun(&pzFuzzReader{data: in, pattern: []byte{22}}, nil))
+			requireSameResult(t, what+", whole", want, parseAll(bytes.NewReader(in), nil))
+			requireSameResult(t, what+", 7-byte reads", want, parseAll(&patternReader{data: in}, nil))
+			requireSameResult(t, what+", 22-byte reads", want, parseAll(&patternReader{data: in, pattern: []byte{22}}, nil))
 			limited := func(p *Parser) { p.SetLimits(12, 0) }
-			pzSame(t, what+", limited", pzRun(&pzFuzzReader{data: in, pattern: []byte{3, 22}}, limited), pzRun(bytes.NewReader(in), limited))
+			requireSameResult(t, what+", limited", parseAll(&patternReader{data: in, pattern: []byte{3, 22}}, limited), parseAll(bytes.NewReader(in), limited))
 		}
 	}
 }

@@ -1,5 +1,8 @@
 package sse
 
+// This file holds the test that the Parser's zero-copy event strings stay
+// valid while it reads on, and the varied stream it reads for that.
+
 import (
 	"bytes"
 	"fmt"
@@ -13,12 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// pzVariedStream returns a stream of about size bytes that mixes every
+// variedStream returns a stream of about size bytes that mixes every
 // kind of line the Parser treats differently: single-line and multi-line
 // data, custom and "message" types, new, repeated and reset ids, comments,
 // retry lines, LF, CRLF and CR line ends, invalid UTF-8, and long lines
 // that outgrow the read buffer.
-func pzVariedStream(seed uint64, size int) []byte {
+func variedStream(seed uint64, size int) []byte {
 	r := rand.New(rand.NewPCG(seed, 1))
 	var b bytes.Buffer
 	eols := []string{"\n", "\r\n", "\r"}
@@ -73,22 +76,22 @@ func TestParserStringsStayValid(t *testing.T) {
 	if testing.Short() {
 		size = 2 << 20
 	}
-	in := pzVariedStream(7, size)
-	ref := pzRefParse(in)
-	want := pzResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
+	in := variedStream(7, size)
+	ref := referenceParse(in)
+	want := parseResult{events: ref.events, lastID: ref.lastID, retry: ref.retry, comments: ref.comments, err: io.EOF}
 	require.Greater(t, len(ref.events), 300, "events in the stream")
 	readers := map[string]func() io.Reader{
 		"whole":    func() io.Reader { return bytes.NewReader(in) },
 		"half":     func() io.Reader { return iotest.HalfReader(bytes.NewReader(in)) },
-		"7 bytes":  func() io.Reader { return &pzFuzzReader{data: in} },
-		"random":   func() io.Reader { return &pzFuzzReader{data: in, pattern: []byte{22, 1, 0, 9, 17, 3, 14}} },
-		"4 KiB":    func() io.Reader { return &pzPieceReader{events: [][]byte{in}, n: 4096} },
+		"7 bytes":  func() io.Reader { return &patternReader{data: in} },
+		"random":   func() io.Reader { return &patternReader{data: in, pattern: []byte{22, 1, 0, 9, 17, 3, 14}} },
+		"4 KiB":    func() io.Reader { return &pieceReader{events: [][]byte{in}, n: 4096} },
 		"data err": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(in)) },
 	}
 	for name, r := range readers {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := pzRun(r(), nil)
+			got := parseAll(r(), nil)
 			// Allocate and scribble over freed memory, so that a string
 			// pointing into memory the Parser let go of would change.
 			runtime.GC()
@@ -99,7 +102,7 @@ func TestParserStringsStayValid(t *testing.T) {
 				}
 				runtime.KeepAlive(b)
 			}
-			pzSame(t, "reference vs "+name, want, got)
+			requireSameResult(t, "reference vs "+name, want, got)
 		})
 	}
 }

@@ -27,7 +27,7 @@ import (
 
 // credentialedClient is a Client whose every kind of credential carries
 // secret: a bearer token, a fixed header, a query token, a cookie from the
-// Cookies source and a cookie from the HTTP client's own Jar, both for each
+// SessionCookies source and a cookie from the HTTP client's own Jar, both for each
 // of hosts.
 func credentialedClient(t *testing.T, secret string, hosts ...string) *Client {
 	t.Helper()
