@@ -7,7 +7,6 @@ package sse
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -108,25 +107,26 @@ func (s *Stream) run(ctx context.Context, r *runner, failed func(error)) {
 		failed(endErr)
 		close(s.done)
 	}()
-	for {
-		ev, err := r.next(ctx)
+	r.pull(ctx, func(ev Event, err error) bool {
 		if err != nil {
-			if err != io.EOF {
-				endErr = err
-			}
-			return
+			endErr = err
+			return false
 		}
-		if s.stopped {
-			return
-		}
+		return !s.stopped && s.send(ctx, ev)
+	})
+}
+
+// send hands ev over; false when ctx ended first.
+func (s *Stream) send(ctx context.Context, ev Event) bool {
+	select {
+	case s.events <- ev:
+		return true
+	default:
 		select {
 		case s.events <- ev:
-		default:
-			select {
-			case s.events <- ev:
-			case <-ctx.Done():
-				return
-			}
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
 }
