@@ -465,7 +465,7 @@ func issue13Idle(b *strings.Builder, res *results, check func(bool) string) {
 	}
 	if rows["sdk-pull"] != nil {
 		d, g := over("sdk-pull")
-		fmt.Fprintf(b, "- idle, pull form: %+.1f KiB over net/http (target ≤ 2 KiB): %s; %+.1f goroutines (target 0): %s\n",
+		fmt.Fprintf(b, "- idle, pull form: %+.2f KiB over net/http (target ≤ 2 KiB): %s; %+.1f goroutines (target 0): %s\n",
 			d/1024, check(d <= 2<<10), g, check(g <= 0.001))
 	}
 	if rows["sdk"] != nil {
@@ -476,7 +476,7 @@ func issue13Idle(b *strings.Builder, res *results, check func(bool) string) {
 				below = below && rows["sdk"]["B/stream"] < m["B/stream"]
 			}
 		}
-		fmt.Fprintf(b, "- idle, channel form: %+.1f KiB over net/http (target ≤ 6 KiB): %s; %+.1f goroutines (target ≤ 1): %s; below every peer: %s\n",
+		fmt.Fprintf(b, "- idle, channel form: %+.2f KiB over net/http (target ≤ 6 KiB): %s; %+.1f goroutines (target ≤ 1): %s; below every peer: %s\n",
 			d/1024, check(d <= 6<<10), g, check(g <= 1.001), check(below))
 	}
 }

@@ -56,7 +56,7 @@ func TestParseAndRender(t *testing.T) {
 		"end to end small, channel form: 2.00× go-sse (target ≥ 2×): met",
 		"end to end 1kib, either form: 90% of net-http (channel 90%, pull 0%; target ≥ 85%): met",
 		"| sdk-pull | 3500 |",
-		"idle, channel form: +9.8 KiB over net/http (target ≤ 6 KiB): **missed**; +1.0 goroutines (target ≤ 1): met",
+		"idle, channel form: +9.77 KiB over net/http (target ≤ 6 KiB): **missed**; +1.0 goroutines (target ≤ 1): met",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
