@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"log/slog"
 	"net/http"
@@ -355,18 +354,6 @@ func (c *Client) Events(req *http.Request) iter.Seq2[Event, error] {
 			return
 		}
 		defer r.close()
-		ctx := req.Context()
-		for {
-			ev, err := r.next(ctx)
-			if err != nil {
-				if err != io.EOF {
-					yield(Event{}, err)
-				}
-				return
-			}
-			if !yield(ev, nil) {
-				return
-			}
-		}
+		r.pull(req.Context(), yield)
 	}
 }

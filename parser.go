@@ -43,12 +43,13 @@ type Event struct {
 // want a Client, which runs a Parser on every connection; use a Parser
 // directly to read a stream from elsewhere.
 //
-// A Parser reads lazily through its own buffer, which starts at 4 KiB and
-// grows to 64 KiB only while the reader hands out big reads, and it never holds
-// more than its limits (see SetLimits): a line longer than the line limit,
-// or an event whose data, type and id together exceed the event limit,
-// stops it with a *ParseError wrapping ErrEventTooLarge, after it has read
-// at most 64 KiB past the byte that broke the limit.
+// A Parser reads lazily through its own buffer, which starts at 512 bytes
+// and grows to 64 KiB only while the reader hands out big reads or lines
+// in pieces, and it never holds more than its limits (see SetLimits): a
+// line longer than the line limit, or an event whose data, type and id
+// together exceed the event limit, stops it with a *ParseError wrapping
+// ErrEventTooLarge, after it has read at most 64 KiB past the byte that
+// broke the limit.
 //
 // The strings of the events it returns are not copied: they point into the
 // Parser's read buffer, which is never written again once it holds them (a

@@ -17,16 +17,21 @@ import (
 // which the unterminated line is carried over to, and the old one is left
 // to the strings that still point into it.
 //
-// The first buffer is minReadBuf bytes, so that an idle stream holding
-// little data stays small (net/http already buffers the body). The next is
-// twice as large, up to maxReadBuf, when the reader handed out at least
-// half a buffer in one Read, and larger than that only to hold a line
-// longer than it, up to the line limit. One Read never asks for more than
-// maxReadBuf bytes. The next buffer is minReadBuf bytes again after
-// shrinkAfterReads reads in a row into an empty buffer that each returned
-// under minReadBuf/2 bytes: the stream has slowed down.
+// The first buffer is minReadBuf bytes, so that an idle stream holds
+// little: net/http already buffers the body (4 KiB), and an idle stream
+// waits in Read with this buffer and nothing else of its own (512 bytes
+// rather than 4 KiB took 3.5 KiB off every idle stream; bench/README). The
+// next is twice as large, up to maxReadBuf, when the reader handed out at
+// least half a buffer or bigRead bytes in one Read, at least bigRead bytes
+// when the buffer filled up with pieces of lines rather than with whole
+// small events, and larger than that only to hold a line longer than it,
+// up to the line limit. One Read never asks for more than maxReadBuf
+// bytes. The next buffer is minReadBuf bytes again after shrinkAfterReads
+// reads in a row into an empty buffer that each returned under bigRead/2
+// bytes: the stream has slowed down.
 const (
-	minReadBuf       = 4 << 10
+	minReadBuf       = 512
+	bigRead          = 4 << 10
 	maxReadBuf       = 64 << 10
 	shrinkAfterReads = 4
 )
@@ -304,6 +309,10 @@ func (p *Parser) fill() {
 			size = min(2*len(p.buf), max(maxReadBuf, p.maxLine+1))
 		case p.smallRead < 0 && len(p.buf) < maxReadBuf:
 			size = 2 * len(p.buf)
+		case p.smallRead == 0 && len(p.buf) < bigRead:
+			// Filled by pieces of lines (reads into a buffer holding
+			// a partial line), not by small events: not idle.
+			size = bigRead
 		}
 		n, carry := p.start, p.end-p.start
 		nb := make([]byte, size)
@@ -327,7 +336,7 @@ func (p *Parser) fill() {
 		p.end += n
 		p.read += int64(n)
 		// smallRead < 0 marks a big read, of at least half the buffer
-		// or minReadBuf bytes: the next buffer is then twice as large,
+		// or bigRead bytes: the next buffer is then twice as large,
 		// up to maxReadBuf, so that a busy stream allocates rarely and
 		// carries few partial lines over. smallRead > 0 counts small
 		// reads into an empty buffer, as an idle stream makes them
@@ -337,10 +346,10 @@ func (p *Parser) fill() {
 		// 1kib with 4 KiB reads took a new buffer every 7 events, now
 		// every 61; bench/README).
 		switch {
-		case 2*n >= len(p.buf) || n >= minReadBuf:
+		case 2*n >= len(p.buf) || n >= bigRead:
 			p.smallRead = -1
 		case n == want:
-		case empty && 2*n < minReadBuf:
+		case empty && 2*n < bigRead:
 			p.smallRead = max(p.smallRead, 0) + 1
 		default:
 			p.smallRead = 0

@@ -7,7 +7,6 @@ package sse
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -49,8 +48,12 @@ const eventBuffer = 16
 // errClosed is the cause with which Close cancels a Stream.
 var errClosed = errors.New("sse: stream closed")
 
-// startStream runs r on a Stream's goroutine and waits for the first open
-// or for the error that ended the stream before it.
+// startStream makes r's attempts until the stream opens or ends, then runs
+// r on a Stream's goroutine. The attempts before the first open run on the
+// caller's goroutine, which waits for that open anyway: the Stream's
+// goroutine then starts with a small stack and only reads, where making
+// the attempts itself (net/http's client frames are ≈2.5 KiB deep) grew
+// it to 8 KiB, which GC cannot shrink while it waits in Read (bench/README).
 func startStream(parent context.Context, r *runner) (*Stream, error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	s := &Stream{
@@ -60,16 +63,10 @@ func startStream(parent context.Context, r *runner) (*Stream, error) {
 		r:      r,
 		lastID: r.lastID,
 	}
-	ready := make(chan error, 1)
-	opened := false
 	r.onOpen = func(resp *http.Response) {
 		s.mu.Lock()
 		s.header = resp.Header
 		s.mu.Unlock()
-		if !opened {
-			opened = true
-			ready <- nil
-		}
 	}
 	r.onID = func(id string) {
 		s.idMu.Lock()
@@ -85,48 +82,46 @@ func startStream(parent context.Context, r *runner) (*Stream, error) {
 	if fn := r.cfg.onAttempt; fn != nil {
 		r.cfg.onAttempt = func(a Attempt) { s.callback(ctx, func() { fn(a) }) }
 	}
-	go s.run(ctx, r, func(err error) {
-		if !opened {
-			opened = true
-			ready <- err
-		}
-	})
-	if err := <-ready; err != nil {
-		<-s.done
-		return nil, err
+	for r.conn == nil && !r.finished {
+		r.step(ctx, nil)
 	}
+	if r.endErr != nil {
+		cancel(nil)
+		return nil, r.endErr
+	}
+	go s.run(ctx, r)
 	return s, nil
 }
 
 // run is the Stream's goroutine: it pulls events from the engine and hands
 // them over until the stream ends.
-func (s *Stream) run(ctx context.Context, r *runner, failed func(error)) {
+func (s *Stream) run(ctx context.Context, r *runner) {
 	var endErr error
 	defer func() {
 		r.close()
 		s.finish(ctx, endErr)
-		failed(endErr)
 		close(s.done)
 	}()
-	for {
-		ev, err := r.next(ctx)
+	r.pull(ctx, func(ev Event, err error) bool {
 		if err != nil {
-			if err != io.EOF {
-				endErr = err
-			}
-			return
+			endErr = err
+			return false
 		}
-		if s.stopped {
-			return
-		}
+		return !s.stopped && s.send(ctx, ev)
+	})
+}
+
+// send hands ev over; false when ctx ended first.
+func (s *Stream) send(ctx context.Context, ev Event) bool {
+	select {
+	case s.events <- ev:
+		return true
+	default:
 		select {
 		case s.events <- ev:
-		default:
-			select {
-			case s.events <- ev:
-			case <-ctx.Done():
-				return
-			}
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

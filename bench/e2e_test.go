@@ -136,15 +136,21 @@ func streamHandler(w *Workload) http.Handler {
 	})
 }
 
-// BenchmarkE2E reads the small workload (100k events) from an httptest
-// server on loopback through each library's public client API: events/s,
+// BenchmarkE2E reads the small workload (100k events) and the 1kib one
+// (20k events of about 1 KiB of JSON) from an httptest server on loopback through each library's public client API: events/s,
 // ns/event, allocs/event and B/event (the server's few allocations per
 // 32 KiB write are included for every library alike). Correctness is
 // verified once per library, untimed, as in BenchmarkParse.
 func BenchmarkE2E(b *testing.B) {
-	w := allWorkloads()[0]
-	srv := httptest.NewServer(streamHandler(w))
-	defer srv.Close()
+	for _, w := range allWorkloads()[:2] {
+		srv := httptest.NewServer(streamHandler(w))
+		benchE2E(b, w, srv.URL)
+		srv.Close()
+	}
+}
+
+// benchE2E runs BenchmarkE2E's rows for one workload served at url.
+func benchE2E(b *testing.B, w *Workload, url string) {
 	for _, c := range clients() {
 		name := "workload=" + w.Name + "/lib=" + c.name
 		b.Run(name, func(b *testing.B) {
@@ -153,7 +159,7 @@ func BenchmarkE2E(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			d := decoder{name: c.name, run: func(r io.Reader, w *Workload, s *sink) error {
-				return c.run(ctx, srv.URL, hc, w, s)
+				return c.run(ctx, url, hc, w, s)
 			}}
 			v := verifyOnce(b, b.Name(), d, Readers()[0], w)
 			if v.dnf != "" {
@@ -170,7 +176,7 @@ func BenchmarkE2E(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				s := sink{}
-				err := c.run(ctx, srv.URL, hc, w, &s)
+				err := c.run(ctx, url, hc, w, &s)
 				if v.bad == 0 && (err != nil || s.n != len(w.Events) || s.bytes != w.DataBytes) {
 					b.Fatalf("timed run differs from the verified one: %d events, %d bytes, err %v", s.n, s.bytes, err)
 				}

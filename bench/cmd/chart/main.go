@@ -148,7 +148,7 @@ func median(vs []float64) float64 {
 var (
 	workloadOrder = []string{"small", "1kib", "multiline", "1mib", "small-crlf"}
 	readerOrder   = []string{"bytes", "4k", "7b"}
-	libOrder      = []string{"sdk", "go-sse", "r3labs", "launchdarkly", "indexbyte", "scan-utf8", "copy", "net-http"}
+	libOrder      = []string{"sdk", "sdk-pull", "go-sse", "r3labs", "launchdarkly", "indexbyte", "scan-utf8", "copy", "net-http"}
 	peers         = map[string]bool{"go-sse": true, "r3labs": true, "launchdarkly": true}
 	readerTitle   = map[string]string{"bytes": "bytes.Reader", "4k": "4 KiB reads", "7b": "7-byte reads"}
 	workloadTitle = map[string]string{
@@ -313,12 +313,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// byLib returns the results of one benchmark group, by lib.
-func byLib(res *results, group string) (map[string]map[string]float64, []string) {
+// byLib returns the results of one benchmark group, by lib; with a
+// workload, only that workload's.
+func byLib(res *results, group string, workload ...string) (map[string]map[string]float64, []string) {
 	out := map[string]map[string]float64{}
 	seen := map[string]bool{}
 	for name, m := range res.bench {
-		if grp, kv := keys(name); grp == group {
+		if grp, kv := keys(name); grp == group && (len(workload) == 0 || kv["workload"] == workload[0]) {
 			out[kv["lib"]] = m
 			seen[kv["lib"]] = true
 		}
@@ -326,32 +327,46 @@ func byLib(res *results, group string) (map[string]map[string]float64, []string)
 	return out, order(seen, libOrder)
 }
 
+// e2eWorkloads returns the workloads of the E2E group, in workloadOrder.
+func e2eWorkloads(res *results) []string {
+	seen := map[string]bool{}
+	for name := range res.bench {
+		if grp, kv := keys(name); grp == "E2E" {
+			seen[kv["workload"]] = true
+		}
+	}
+	return order(seen, workloadOrder)
+}
+
 func e2eTable(b *strings.Builder, res *results) {
-	rows, libs := byLib(res, "E2E")
-	if len(rows) == 0 {
-		return
-	}
-	best := 0.0
-	for l, m := range rows {
-		if peers[l] && m["bad-events"] == 0 {
-			best = math.Max(best, m["events/s"])
+	for _, w := range e2eWorkloads(res) {
+		rows, libs := byLib(res, "E2E", w)
+		best := 0.0
+		for l, m := range rows {
+			if peers[l] && m["bad-events"] == 0 {
+				best = math.Max(best, m["events/s"])
+			}
 		}
-	}
-	b.WriteString("#### End to end (httptest server on loopback, small workload)\n\n")
-	b.WriteString("| library | events/s | ns/event | allocs/event | B/event | × fastest peer |\n|---|--:|--:|--:|--:|--:|\n")
-	for _, l := range libs {
-		m := rows[l]
-		lib, ratio := l, ""
-		if m["bad-events"] > 0 {
-			lib += " ✗"
+		raw := rows["net-http"]["events/s"]
+		fmt.Fprintf(b, "#### End to end (httptest server on loopback, %s workload)\n\n", w)
+		b.WriteString("| library | events/s | ns/event | allocs/event | B/event | × fastest peer | % of net-http |\n|---|--:|--:|--:|--:|--:|--:|\n")
+		for _, l := range libs {
+			m := rows[l]
+			lib, ratio, pct := l, "", ""
+			if m["bad-events"] > 0 {
+				lib += " ✗"
+			}
+			if best > 0 && l != "net-http" {
+				ratio = fmt.Sprintf("%.2f", m["events/s"]/best)
+			}
+			if raw > 0 && l != "net-http" {
+				pct = fmt.Sprintf("%.0f%%", 100*m["events/s"]/raw)
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", lib, num(m["events/s"]), num(m["ns/event"]),
+				num(m["allocs/event"]), num(m["B/event"]), ratio, pct)
 		}
-		if best > 0 && l != "net-http" {
-			ratio = fmt.Sprintf("%.2f", m["events/s"]/best)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", lib, num(m["events/s"]), num(m["ns/event"]),
-			num(m["allocs/event"]), num(m["B/event"]), ratio)
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
 }
 
 func idleTable(b *strings.Builder, res *results) {
@@ -407,24 +422,63 @@ func targets(b *strings.Builder, res *results) {
 			}
 		}
 	}
-	if rows, _ := byLib(res, "E2E"); rows["sdk"] != nil {
-		sdk := rows["sdk"]
-		fast, fewer := true, true
+	issue13E2E(b, res, check)
+	issue13Idle(b, res, check)
+	b.WriteString("\n")
+}
+
+// issue13E2E checks issue 13's end-to-end targets: on small, the channel
+// form (sdk) at ≥ 2× go-sse and the pull form (sdk-pull) at ≥ 3× go-sse
+// and ≥ 50 % of the net/http line-scan limit; on 1kib, either form at
+// ≥ 85 % of that limit.
+func issue13E2E(b *strings.Builder, res *results, check func(bool) string) {
+	es := func(rows map[string]map[string]float64, l string) float64 { return rows[l]["events/s"] }
+	if rows, _ := byLib(res, "E2E", "small"); es(rows, "go-sse") > 0 && es(rows, "net-http") > 0 {
+		g, raw := es(rows, "go-sse"), es(rows, "net-http")
+		if v := es(rows, "sdk-pull"); v > 0 {
+			fmt.Fprintf(b, "- end to end small, pull form: %.2f× go-sse (target ≥ 3×): %s; %.0f%% of net-http (target ≥ 50%%): %s\n",
+				v/g, check(v >= 3*g), 100*v/raw, check(v >= raw/2))
+		}
+		if v := es(rows, "sdk"); v > 0 {
+			fmt.Fprintf(b, "- end to end small, channel form: %.2f× go-sse (target ≥ 2×): %s\n", v/g, check(v >= 2*g))
+		}
+	}
+	if rows, _ := byLib(res, "E2E", "1kib"); es(rows, "net-http") > 0 {
+		raw := es(rows, "net-http")
+		v := math.Max(es(rows, "sdk"), es(rows, "sdk-pull"))
+		fmt.Fprintf(b, "- end to end 1kib, either form: %.0f%% of net-http (channel %.0f%%, pull %.0f%%; target ≥ 85%%): %s\n",
+			100*v/raw, 100*es(rows, "sdk")/raw, 100*es(rows, "sdk-pull")/raw, check(v >= 0.85*raw))
+	}
+}
+
+// issue13Idle checks issue 13's idle targets: the pull form at ≤ the
+// net/http floor + 2 KiB with no goroutine beyond the floor's; the channel
+// form at ≤ floor + 6 KiB, ≤ 1 goroutine more, and below every peer.
+func issue13Idle(b *strings.Builder, res *results, check func(bool) string) {
+	rows, _ := byLib(res, "Idle")
+	raw := rows["net-http"]
+	if raw == nil {
+		return
+	}
+	over := func(l string) (float64, float64) {
+		return rows[l]["B/stream"] - raw["B/stream"], rows[l]["goroutines/stream"] - raw["goroutines/stream"]
+	}
+	if rows["sdk-pull"] != nil {
+		d, g := over("sdk-pull")
+		fmt.Fprintf(b, "- idle, pull form: %+.2f KiB over net/http (target ≤ 2 KiB): %s; %+.1f goroutines (target 0): %s\n",
+			d/1024, check(d <= 2<<10), g, check(g <= 0.001))
+	}
+	if rows["sdk"] != nil {
+		d, g := over("sdk")
+		below := true
 		for l, m := range rows {
 			if peers[l] {
-				fast = fast && sdk["events/s"] > m["events/s"]
-				fewer = fewer && sdk["allocs/event"] < m["allocs/event"]
+				below = below && rows["sdk"]["B/stream"] < m["B/stream"]
 			}
 		}
-		fmt.Fprintf(b, "- end to end: ahead of every peer in events/s: %s; fewer allocs/event: %s\n", check(fast), check(fewer))
+		fmt.Fprintf(b, "- idle, channel form: %+.2f KiB over net/http (target ≤ 6 KiB): %s; %+.1f goroutines (target ≤ 1): %s; below every peer: %s\n",
+			d/1024, check(d <= 6<<10), g, check(g <= 1.001), check(below))
 	}
-	if rows, _ := byLib(res, "Idle"); rows["sdk"] != nil && rows["net-http"] != nil {
-		d := rows["sdk"]["B/stream"] - rows["net-http"]["B/stream"]
-		gd := rows["sdk"]["goroutines/stream"] - rows["net-http"]["goroutines/stream"]
-		fmt.Fprintf(b, "- idle: %+.1f KiB over net/http (target ≤ 16 KiB): %s; %+.1f goroutines (target ≤ 1): %s\n",
-			d/1024, check(d <= 16<<10), gd, check(gd <= 1.001))
-	}
-	b.WriteString("\n")
 }
 
 // num formats with 3 significant digits, without exponent.

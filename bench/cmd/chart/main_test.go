@@ -19,6 +19,12 @@ DNF	BenchmarkParse/workload=small/reader=bytes/lib=launchdarkly	more than 30s
 --- BENCH: BenchmarkParse/workload=small/reader=bytes/lib=r3labs-2
     parse_test.go:86: MIS-DECODED
 BenchmarkIdle/streams=1000/lib=net-http-2  1  5 ns/op  30000 B/stream  3.000 goroutines/stream
+BenchmarkE2E/workload=small/lib=sdk-2  10  5 ns/op  2000 events/s
+BenchmarkE2E/workload=small/lib=sdk-pull-2  10  5 ns/op  3500 events/s
+BenchmarkE2E/workload=small/lib=go-sse-2  10  5 ns/op  1000 events/s
+BenchmarkE2E/workload=small/lib=net-http-2  10  5 ns/op  6000 events/s
+BenchmarkE2E/workload=1kib/lib=sdk-2  10  5 ns/op  900 events/s
+BenchmarkE2E/workload=1kib/lib=net-http-2  10  5 ns/op  1000 events/s
 BenchmarkIdle/streams=1000/lib=sdk-2  1  5 ns/op  40000 B/stream  4.000 goroutines/stream
 `
 
@@ -46,7 +52,11 @@ func TestParseAndRender(t *testing.T) {
 		"r3labs ✗ (7 events wrong)",
 		"4.00× the fastest peer (go-sse); target ≥ 3×: met",
 		"40% of the IndexByte limit; target ≥ 40%: met",
-		"+9.8 KiB over net/http (target ≤ 16 KiB): met; +1.0 goroutines (target ≤ 1): met",
+		"end to end small, pull form: 3.50× go-sse (target ≥ 3×): met; 58% of net-http (target ≥ 50%): met",
+		"end to end small, channel form: 2.00× go-sse (target ≥ 2×): met",
+		"end to end 1kib, either form: 90% of net-http (channel 90%, pull 0%; target ≥ 85%): met",
+		"| sdk-pull | 3500 |",
+		"idle, channel form: +9.77 KiB over net/http (target ≤ 6 KiB): **missed**; +1.0 goroutines (target ≤ 1): met",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
