@@ -164,9 +164,10 @@ type Client struct {
 	OnComment func(comment string)
 
 	// OnAttempt, if set, is called after each connection attempt and
-	// after each connection ends, from the goroutine that reads the
-	// stream (see Attempt). It must not block for long; it may call
-	// Stream.Close.
+	// after each connection ends (see Attempt): with Events, from the
+	// caller's goroutine; with Connect and Do, from the caller's goroutine
+	// until the first open (Connect and Do wait for it there), then from
+	// the Stream's. It must not block for long; it may call Stream.Close.
 	OnAttempt func(Attempt)
 }
 
