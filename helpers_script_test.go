@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // rtFunc is a RoundTripper made of a function: the fake network of the
@@ -81,4 +84,14 @@ func drainEvents(s streamLike) []Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// assertGapsWithin checks that every wait between two attempts is within
+// [lo, hi].
+func assertGapsWithin(t *testing.T, gaps []time.Duration, lo, hi time.Duration) {
+	t.Helper()
+	for i, g := range gaps {
+		assert.GreaterOrEqual(t, g, lo, "gap %d", i)
+		assert.LessOrEqual(t, g, hi, "gap %d", i)
+	}
 }

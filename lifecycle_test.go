@@ -236,10 +236,7 @@ func TestRetryFieldWithoutGrowth(t *testing.T) {
 			assert.Len(t, evs, 8)
 			gaps := sc.gaps()
 			require.Len(t, gaps, 8)
-			for _, g := range gaps {
-				assert.GreaterOrEqual(t, g, 1200*time.Millisecond)
-				assert.LessOrEqual(t, g, 1800*time.Millisecond)
-			}
+			assertGapsWithin(t, gaps, 1200*time.Millisecond, 1800*time.Millisecond)
 		})
 	})
 }
