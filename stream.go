@@ -141,9 +141,11 @@ func (s *Stream) callback(ctx context.Context, fn func()) {
 
 // waitReceived waits until the caller has received every event sent
 // before, so that a comment reaches OnComment in stream order. Comments
-// are rare (keep-alives), so a short poll costs nothing measurable.
+// are rare (keep-alives), so a poll costs nothing measurable: it starts
+// at 20 µs and backs off to 10 ms, so a consumer that stopped receiving
+// costs at most 100 wake-ups a second.
 func (s *Stream) waitReceived(ctx context.Context) {
-	for d := 20 * time.Microsecond; len(s.events) > 0 && ctx.Err() == nil; d = min(2*d, time.Millisecond) {
+	for d := 20 * time.Microsecond; len(s.events) > 0 && ctx.Err() == nil; d = min(2*d, 10*time.Millisecond) {
 		time.Sleep(d)
 	}
 }
