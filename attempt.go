@@ -92,6 +92,11 @@ func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 		}
 		return nil, outcome{kind: kind, err: err}
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, outcome{kind: noContent, resp: resp}
+	}
 	// A refused response's body is read only for maxErrorBodyWait: a
 	// server that stalls it cannot hold the stream.
 	bodyTimer := time.AfterFunc(maxErrorBodyWait, func() { cancel(errHeaderTimeout) })
@@ -99,9 +104,6 @@ func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 	bodyTimer.Stop()
 	if err != nil {
 		o := outcome{kind: refused, err: err, status: resp.StatusCode, resp: resp}
-		if resp.StatusCode == http.StatusNoContent {
-			o.kind, o.err = noContent, nil
-		}
 		o.retryAfter = retryAfter(err)
 		switch strings.ToLower(resp.Header.Get("X-Should-Retry")) {
 		case "true":
@@ -116,9 +118,9 @@ func (r *runner) open(ctx context.Context) (*http.Response, outcome) {
 	return resp, outcome{}
 }
 
-// classify decides what a response means: nil when it opens the stream.
-// A refused response's body is read, up to maxErrorBody, into the
-// StatusError.
+// classify decides what a response other than 204 means: nil when it
+// opens the stream. A refused response's body is read, up to maxErrorBody,
+// into the StatusError.
 func (r *runner) classify(resp *http.Response) error {
 	st := &StatusError{Code: resp.StatusCode, URL: r.redacted, Header: resp.Header}
 	var err error = st
@@ -131,8 +133,6 @@ func (r *runner) classify(resp *http.Response) error {
 		}
 		st.ContentType = ct
 		err = &PermanentError{Err: st}
-	case code == http.StatusNoContent:
-		return errNoContent
 	case code == http.StatusUnauthorized:
 	case code == http.StatusTooManyRequests || code >= 500:
 		st.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

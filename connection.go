@@ -33,7 +33,7 @@ func (r *runner) startConnection(resp *http.Response) {
 		c.idle.t = time.AfterFunc(r.cfg.idle, c.idle.check)
 		body = c.idle
 	}
-	if r.cfg.maxAge > 0 && (!r.pol.finite || r.pol.resuming || r.pol.canResume) {
+	if r.cfg.maxAge > 0 && r.pol.reconnectsAfterLoss() {
 		cancel := c.cancel
 		c.age = time.AfterFunc(r.cfg.maxAge, func() { cancel(errMaxAge) })
 	}
@@ -70,7 +70,7 @@ func (r *runner) endConnection(err error) outcome {
 	case cause == errMaxAge:
 		o.kind, o.err = aged, errMaxAge
 	case cause == errIdle:
-		o.kind, o.err = lost, &connError{method: r.tmpl.method, url: r.redacted, err: errIdle}
+		o.kind, o.err = lost, r.lostError(errIdle)
 	case err == io.EOF:
 		o.kind = ended
 	default:

@@ -184,6 +184,10 @@ func (p *policy) setRetry(d time.Duration) {
 	}
 }
 
+// reconnectsAfterLoss reports whether a connection cut now would be
+// followed by another: false for a finite stream that cannot resume.
+func (p *policy) reconnectsAfterLoss() bool { return !p.finite || p.resuming || p.canResume }
+
 // opened records that an attempt opened the stream.
 func (p *policy) opened() { p.rejected = false }
 

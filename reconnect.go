@@ -23,7 +23,6 @@ var (
 	errMaxAge        = errors.New("sse: connection reached its maximum age")
 	errHeaderTimeout = errors.New("sse: no response headers within HTTPClient.Timeout")
 	errAuthExpired   = errors.New("sse: server signalled expired credentials")
-	errNoContent     = errors.New("sse: server answered 204 No Content")
 )
 
 // runner is the engine of one stream. It is used by one goroutine at a
