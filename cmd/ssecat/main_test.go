@@ -630,3 +630,32 @@ func TestAuthExpiredWithFixedToken(t *testing.T) {
 	n := calls.Load()
 	assert.Equal(t, int32(1), n, "%d connections, want 1", n)
 }
+
+// TestMessagesSpeakOfFlags drives the SDK errors whose text names a Client
+// field and checks that ssecat's stderr names its flags instead, so that
+// flagWords keeps up with the SDK's wording.
+func TestMessagesSpeakOfFlags(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: partial\n\n")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the -d stream breaks mid-way
+	}))
+	defer srv.Close()
+
+	r := ssecat(t, nil, srv.URL)
+	wantCode(t, r, 1)
+	oneErrorLine(t, r.stderr, "no credentials were given; pass -token")
+	assert.NotContains(t, r.stderr, "Client.")
+
+	r = ssecat(t, nil, "-o", "data", "-d", `{"q":1}`, srv.URL)
+	wantCode(t, r, 1)
+	assert.Equal(t, "partial\n", r.stdout)
+	oneErrorLine(t, r.stderr, `not sent again \(a -d stream is finite\)`)
+	assert.NotContains(t, r.stderr, "Client.")
+}

@@ -49,7 +49,7 @@ func flagWords(s string) string {
 	s = strings.ReplaceAll(s, "the client has no credentials to refresh; set Client.Auth",
 		"no credentials were given; pass -token or SSE_TOKEN, -token-url or -cookies")
 	s = strings.ReplaceAll(s, "Client.AllowPlainHTTP", "-allow-plain-http")
-	s = strings.ReplaceAll(s, "set Client.Resume to resume it", "ssecat does not send a finite request again")
+	s = strings.ReplaceAll(s, ": set Client.Resume to resume it", " (a -d stream is finite)")
 	s = strings.ReplaceAll(s, "server signalled expired credentials", "the server sent auth_expired: the credentials expired")
 	return s
 }
